@@ -1,0 +1,83 @@
+# anelm — `make` builds build/libanelm.a, the CLI build/anelm and the tests; `make test` runs them.
+# Variables: CC (gcc or clang), BUILD (output dir), SAN=1 (ASan+UBSan build in build-san).
+CC ?= cc
+ifeq ($(SAN),1)
+BUILD ?= build-san
+SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+else
+BUILD ?= build
+endif
+OPT ?= -O2
+CFLAGS ?= $(OPT) -g
+WARN = -Wall -Wextra -Wshadow -Wno-unused-parameter
+ALLFLAGS = -std=c11 $(WARN) $(CFLAGS) $(SANFLAGS) -Iinclude -Isrc -D_GNU_SOURCE -MMD -MP -pthread
+LDLIBS = -lm -pthread
+
+# Per-ISA flags: code for an ISA lives in files named for it and is chosen at run time.
+ARCH := $(shell uname -m)
+X86_AVX2 = -mavx2 -mfma -mf16c
+X86_AVX512 = $(X86_AVX2) -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512bf16
+X86_AMX = $(X86_AVX512) -mamx-tile -mamx-int8 -mamx-bf16
+
+LIB_SRC := $(shell find src -name '*.c' -not -path 'src/backends/ane/bridge/*' | sort)
+ifneq ($(ARCH),x86_64)
+LIB_SRC := $(filter-out %_avx2.c %_avx512.c %_amx.c,$(LIB_SRC))
+endif
+ifneq ($(ARCH),aarch64)
+LIB_SRC := $(filter-out %_neon.c,$(LIB_SRC))
+endif
+TOOL_SRC := $(wildcard tools/*.c)
+TEST_SRC := $(wildcard tests/*.c)
+
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
+
+all: $(BUILD)/libanelm.a $(BUILD)/anelm $(BUILD)/anelm_test
+
+$(BUILD)/obj/%_avx2.o: %_avx2.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLFLAGS) $(X86_AVX2) -c $< -o $@
+$(BUILD)/obj/%_avx512.o: %_avx512.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLFLAGS) $(X86_AVX512) -c $< -o $@
+$(BUILD)/obj/%_amx.o: %_amx.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLFLAGS) $(X86_AMX) -c $< -o $@
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLFLAGS) -c $< -o $@
+
+$(BUILD)/libanelm.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/anelm: $(TOOL_OBJ) $(BUILD)/libanelm.a
+	$(CC) $(ALLFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/anelm_test: $(TEST_OBJ) $(BUILD)/libanelm.a
+	$(CC) $(ALLFLAGS) $^ -o $@ $(LDLIBS)
+
+# The tests run from the repository root; models and references come from ../shared when it
+# is there (tests that need it skip loudly otherwise).
+test: all
+	ANELM_BUILD=$(BUILD) ./$(BUILD)/anelm_test $(SUITES)
+
+# ASan + UBSan build of everything, then the tests under it.
+san:
+	$(MAKE) SAN=1 test
+
+# libFuzzer target for the GGUF reader (clang only); FUZZ_SECONDS bounds the run.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@mkdir -p build-fuzz
+	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc -D_GNU_SOURCE \
+	  tests/fuzz/fuzz_gguf.c $(filter src/core/% src/gguf/%,$(LIB_SRC)) -o build-fuzz/fuzz_gguf $(LDLIBS)
+	mkdir -p build-fuzz/corpus
+	./build-fuzz/fuzz_gguf -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build-fuzz/corpus tests/fuzz/seeds
+
+clean:
+	rm -rf build build-san build-fuzz
+
+.PHONY: all test san fuzz clean
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,93 @@
+/* main.c — the test runner: `anelm_test [suite ...]` runs the named suites (all by default). */
+#include "t.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SUITES(X) X(core) X(gguf) X(quant) X(tokenizer) X(model) X(cli)
+
+#define DECL(s) extern const t_case t_suite_##s[];
+SUITES(DECL)
+#undef DECL
+
+static int g_case_failed, g_case_skipped;
+
+void t_fail_at(const char *file, int line, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stdout, "    FAIL %s:%d: ", file, line);
+    vfprintf(stdout, fmt, ap);
+    fputc('\n', stdout);
+    va_end(ap);
+    g_case_failed++;
+}
+
+void t_skip(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stdout, "    SKIP: ");
+    vfprintf(stdout, fmt, ap);
+    fputc('\n', stdout);
+    va_end(ap);
+    g_case_skipped = 1;
+}
+
+void t_note(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stdout, "    ");
+    vfprintf(stdout, fmt, ap);
+    fputc('\n', stdout);
+    va_end(ap);
+}
+
+const char *t_shared_dir(void) {
+    const char *e = getenv("ANELM_SHARED");
+    const char *d = e && *e ? e : "../shared";
+    return access(d, R_OK) == 0 ? d : NULL;
+}
+
+const char *t_shared_path(const char *rel) {
+    static char buf[4096];
+    const char *d = t_shared_dir();
+    if (!d) return NULL;
+    snprintf(buf, sizeof buf, "%s/%s", d, rel);
+    return access(buf, R_OK) == 0 ? buf : NULL;
+}
+
+const char *t_build_dir(void) {
+    const char *e = getenv("ANELM_BUILD");
+    return e && *e ? e : "build";
+}
+
+int main(int argc, char **argv) {
+    struct { const char *name; const t_case *cases; } suites[] = {
+#define ROW(s) {#s, t_suite_##s},
+        SUITES(ROW)
+#undef ROW
+    };
+    int passed = 0, failed = 0, skipped = 0;
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    for (size_t s = 0; s < sizeof suites / sizeof suites[0]; s++) {
+        if (argc > 1) {
+            int want = 0;
+            for (int i = 1; i < argc; i++) want |= strcmp(argv[i], suites[s].name) == 0;
+            if (!want) continue;
+        }
+        printf("suite %s\n", suites[s].name);
+        for (const t_case *c = suites[s].cases; c->name; c++) {
+            g_case_failed = 0;
+            g_case_skipped = 0;
+            printf("  %s\n", c->name);
+            c->fn();
+            if (g_case_failed) failed++;
+            else if (g_case_skipped) skipped++;
+            else passed++;
+            printf("  %s %s\n", g_case_failed ? "FAIL" : g_case_skipped ? "skip" : "ok  ", c->name);
+        }
+    }
+    printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+    return failed ? 1 : 0;
+}

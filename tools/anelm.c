@@ -1,0 +1,2 @@
+#include "anelm.h"
+int main(void) { return 0; }
