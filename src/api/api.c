@@ -1,0 +1,166 @@
+/* api.c — include/anelm.h: the one place that knows every subsystem (GGUF reader, model,
+ * tokenizer, thread pool) and wires them together. */
+#include "anelm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/pool.h"
+#include "core/timer.h"
+#include "gguf/gguf.h"
+#include "model/llm.h"
+#include "tokenizer/tokenizer.h"
+
+struct an_model {
+    an_gguf *g;
+    an_tok *tok;
+    an_llm llm;
+    bool has_weights;
+    char desc[256];
+};
+
+struct an_ctx {
+    an_model *m;
+    an_pool *pool;
+    an_llm_state st;
+    an_timings tm;
+    int n_logit_rows;
+};
+
+/* ---- model -------------------------------------------------------------------------------- */
+
+an_status an_model_open(an_model **out, const an_model_params *p, an_err *err) {
+    *out = NULL;
+    if (!p || !p->path) return an_err_set(err, AN_E_USAGE, "no model path given");
+    an_model *m = calloc(1, sizeof *m);
+    if (!m) return an_err_set(err, AN_E_NOMEM, "out of memory");
+    double t0 = an_now();
+    an_status s = an_gguf_open(&m->g, p->path, err);
+    if (s == AN_OK) s = an_tok_create(&m->tok, m->g, err);
+    if (s == AN_OK && an_gguf_n_tensors(m->g) > 0) {
+        s = an_llm_load(&m->llm, m->g, err);
+        m->has_weights = s == AN_OK;
+        if (s == AN_OK && an_tok_n_vocab(m->tok) != m->llm.hp.n_vocab)
+            s = an_err_set(err, AN_E_FORMAT, "%s: tensor 'token_embd.weight' has %d rows but the vocabulary has %d tokens",
+                           p->path, m->llm.hp.n_vocab, an_tok_n_vocab(m->tok));
+    }
+    if (s != AN_OK) {
+        an_model_free(m);
+        return s;
+    }
+    if (m->has_weights) {
+        const an_hparams *hp = &m->llm.hp;
+        snprintf(m->desc, sizeof m->desc, "%s, %.1fM params, %d layers, n_embd %d, %d/%d heads, vocab %d, %s",
+                 hp->arch_name, (double)m->llm.n_params / 1e6, hp->n_layer, hp->n_embd, hp->n_head, hp->n_head_kv,
+                 hp->n_vocab, an_type_name(m->llm.layers[0].wq.type));
+    } else {
+        snprintf(m->desc, sizeof m->desc, "vocabulary only, %d tokens", an_tok_n_vocab(m->tok));
+    }
+    an_log(1, "loaded %s (%s) in %.2f s\n", p->path, m->desc, an_now() - t0);
+    *out = m;
+    return AN_OK;
+}
+
+void an_model_free(an_model *m) {
+    if (!m) return;
+    an_llm_free(&m->llm);
+    an_tok_free(m->tok);
+    an_gguf_free(m->g);
+    free(m);
+}
+
+int32_t an_model_n_vocab(const an_model *m) { return an_tok_n_vocab(m->tok); }
+int32_t an_model_n_ctx_train(const an_model *m) { return m->has_weights ? m->llm.hp.n_ctx_train : 0; }
+int32_t an_model_n_embd(const an_model *m) { return m->has_weights ? m->llm.hp.n_embd : 0; }
+const char *an_model_arch(const an_model *m) { return m->has_weights ? m->llm.hp.arch_name : "none"; }
+const char *an_model_desc(const an_model *m) { return m->desc; }
+uint64_t an_model_n_params(const an_model *m) { return m->llm.n_params; }
+uint64_t an_model_weight_bytes(const an_model *m) { return m->llm.weight_bytes; }
+bool an_model_has_weights(const an_model *m) { return m->has_weights; }
+
+/* ---- tokens ------------------------------------------------------------------------------- */
+
+int32_t an_token_bos(const an_model *m) { return an_tok_bos(m->tok); }
+int32_t an_token_eos(const an_model *m) { return an_tok_eos(m->tok); }
+bool an_token_add_bos(const an_model *m) { return an_tok_add_bos(m->tok); }
+bool an_token_is_eog(const an_model *m, int32_t id) { return an_tok_is_eog(m->tok, id); }
+
+an_status an_tokenize(const an_model *m, const char *text, size_t len, bool add_bos, bool parse_special,
+                      int32_t *out, size_t cap, size_t *n_out, an_err *err) {
+    return an_tok_encode(m->tok, text, len, add_bos, parse_special, out, cap, n_out, err);
+}
+
+size_t an_detokenize(const an_model *m, const int32_t *ids, size_t n, char *buf, size_t cap) {
+    return an_tok_decode(m->tok, ids, n, buf, cap);
+}
+
+size_t an_detok_push(const an_model *m, an_detok *st, int32_t id, char *out, size_t cap) {
+    return an_tok_stream_push(m->tok, st->pend, &st->n_pend, id, out, cap);
+}
+
+size_t an_detok_flush(an_detok *st, char *out, size_t cap) {
+    return an_tok_stream_flush(st->pend, &st->n_pend, out, cap);
+}
+
+/* ---- context ------------------------------------------------------------------------------ */
+
+an_status an_ctx_create(an_ctx **out, an_model *m, const an_ctx_params *p, an_err *err) {
+    *out = NULL;
+    if (!m->has_weights)
+        return an_err_set(err, AN_E_USAGE, "%s has no weights (vocabulary-only file)", an_gguf_path(m->g));
+    an_ctx *c = calloc(1, sizeof *c);
+    if (!c) return an_err_set(err, AN_E_NOMEM, "out of memory");
+    c->m = m;
+    int n_ctx = p->n_ctx > 0 ? p->n_ctx : m->llm.hp.n_ctx_train;
+    int n_ub = p->n_ubatch > 0 ? p->n_ubatch : 512;
+    int nth = p->n_threads > 0 ? p->n_threads : an_cpu_count();
+    an_status s = an_pool_create(&c->pool, nth, err);
+    if (s == AN_OK)
+        s = an_llm_state_init(&c->st, &m->llm, n_ctx, n_ub, p->kv_type == AN_KV_F16, p->logits_all, c->pool, err);
+    if (s != AN_OK) {
+        an_ctx_free(c);
+        return s;
+    }
+    an_log(1, "context: %d tokens, batch %d, %d threads, KV cache %s\n", n_ctx, c->st.n_ubatch, nth,
+           p->kv_type == AN_KV_F16 ? "f16" : "f32");
+    *out = c;
+    return AN_OK;
+}
+
+void an_ctx_free(an_ctx *c) {
+    if (!c) return;
+    an_llm_state_free(&c->st);
+    an_pool_free(c->pool);
+    free(c);
+}
+
+void an_ctx_reset(an_ctx *c) { c->st.pos = 0; }
+int32_t an_ctx_pos(const an_ctx *c) { return c->st.pos; }
+int32_t an_ctx_n_ctx(const an_ctx *c) { return c->st.n_ctx; }
+const float *an_ctx_logits(const an_ctx *c) { return c->st.logits; }
+an_timings an_ctx_timings(const an_ctx *c) { return c->tm; }
+
+an_status an_ctx_eval(an_ctx *c, const int32_t *tokens, int n, an_err *err) {
+    if (n < 1) return an_err_set(err, AN_E_USAGE, "nothing to evaluate (0 tokens)");
+    if ((int64_t)c->st.pos + n > c->st.n_ctx)
+        return an_err_set(err, AN_E_RANGE, "%d tokens at position %d exceed the context size of %d tokens (use -c)", n,
+                          c->st.pos, c->st.n_ctx);
+    if (c->st.logits_all && n > c->st.n_ubatch)
+        return an_err_set(err, AN_E_USAGE, "with all logits kept, a batch holds at most %d tokens", c->st.n_ubatch);
+    double t0 = an_now();
+    for (int i = 0; i < n; i += c->st.n_ubatch) {
+        int k = n - i < c->st.n_ubatch ? n - i : c->st.n_ubatch;
+        AN_TRY(an_llm_forward(&c->st, tokens + i, k, err));
+    }
+    double dt = an_now() - t0;
+    if (n == 1) {
+        c->tm.gen_s += dt;
+        c->tm.gen_tokens += 1;
+    } else {
+        c->tm.prompt_s += dt;
+        c->tm.prompt_tokens += n;
+    }
+    return AN_OK;
+}

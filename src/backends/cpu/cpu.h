@@ -1,0 +1,76 @@
+/* cpu.h — the CPU backend's kernels: matmul of a weight matrix with a batch of activation rows,
+ * and the small per-token ops of a llama-family layer. Kernels that split work take the pool
+ * and partition by (ith, nth) internally; the per-ISA bodies are chosen once (core/cpu.h).
+ *
+ * Shape notation: a weight W has `rows` output channels of `cols` inputs each (GGUF ne =
+ * [cols, rows]); an activation batch X is n rows of cols floats; Y = X · Wᵀ is n rows of
+ * `rows` floats. */
+#ifndef AN_CPU_H
+#define AN_CPU_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/pool.h"
+#include "core/types.h"
+
+typedef struct an_mat {
+    uint32_t type;       /* an_type of the stored rows */
+    int64_t rows, cols;  /* W: [rows][cols] */
+    uint64_t row_bytes;  /* bytes of one stored row */
+    const void *data;    /* rows back to back */
+    const char *name;    /* tensor name, for messages and plans */
+} an_mat;
+
+/* Workspace bytes an_cpu_matmul needs for n_max activation rows of up to k_max columns with
+ * nth threads (covers every weight type). */
+size_t an_cpu_matmul_wsize(int64_t k_max, int n_max, int nth);
+
+/* Y[n][ldy] (first w->rows columns) = X[n][w->cols] · Wᵀ.
+ * Activations are first converted to the weight type's vec_dot type (llama.cpp's rounding: F16
+ * for F16 weights, Q8_0 blocks for Q4_0/Q8_0, ...), so results match llama.cpp's CPU path up to
+ * summation order. n == 1 uses the integer/row dot products; n > 1 dequantizes weight panels
+ * and runs a register-blocked float kernel. ws: an_cpu_matmul_wsize bytes, 64-byte aligned. */
+void an_cpu_matmul(an_pool *pool, const an_mat *w, const float *x, int n, float *y, int64_t ldy,
+                   void *ws);
+
+/* y[i] = x[i] * (1/sqrt(mean(x^2) + eps)) * g[i], i < n (sum of squares in double, as ggml).
+ * g may be NULL (no gain). y may alias x. */
+void an_rms_norm(const float *x, const float *g, float *y, int64_t n, float eps);
+
+/* Rotary embedding cache for one position: cs[2*k] = cos, cs[2*k+1] = sin for pair k <
+ * n_rot/2, computed as ggml does (iterative theta, YaRN ramp when ext_factor != 0). */
+typedef struct an_rope_params {
+    int n_rot;
+    float freq_base, freq_scale, ext_factor, attn_factor, beta_fast, beta_slow;
+    int n_ctx_orig;
+    const float *freq_factors; /* n_rot/2 divisors (llama3 rope_freqs) or NULL */
+} an_rope_params;
+void an_rope_cache(const an_rope_params *rp, int32_t pos, float *cs);
+
+/* Rotate one head vector x[head_dim] in place: neox = 0 pairs (2k, 2k+1), neox = 1 pairs
+ * (k, k + n_rot/2); elements past n_rot are unchanged. */
+void an_rope_apply(float *x, const float *cs, int n_rot, int neox);
+
+/* y[i] = silu(g[i]) * u[i] */
+void an_swiglu(const float *g, const float *u, float *y, int64_t n);
+
+/* Causal attention for a batch of n query tokens at positions pos0 .. pos0+n-1 over a KV
+ * cache holding positions 0 .. pos0+n-1.
+ *   q:   [n][n_head*hd] (roped), out: [n][n_head*hd]
+ *   k,v: cache rows [pos][n_head_kv*hd], f32 or f16 (kv_f16), row stride kv_stride elements
+ * Head h reads KV head h / (n_head / n_head_kv). With an f16 cache, q and the softmax
+ * probabilities are rounded to f16 before their dot products, as llama.cpp does. */
+typedef struct an_attn_args {
+    const float *q;
+    const void *k, *v;
+    float *out;
+    int n, pos0, n_head, n_head_kv, hd;
+    int64_t kv_stride;
+    int kv_f16;
+    float scale;
+    float *scratch; /* nth * (pos0 + n) floats */
+} an_attn_args;
+void an_cpu_attention(an_pool *pool, const an_attn_args *a);
+
+#endif

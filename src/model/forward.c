@@ -1,0 +1,163 @@
+/* forward.c — the inference state (KV cache + activation arena) and the forward pass of a
+ * batch of tokens. A batch is processed as matrices: every projection is one matmul over all
+ * its tokens; only attention and the elementwise ops loop over tokens. */
+#include "model/llm.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/fp16.h"
+#include "quant/quant.h"
+
+#define ALIGN64(x) (((x) + 63) & ~(size_t)63)
+
+an_status an_llm_state_init(an_llm_state *s, const an_llm *m, int n_ctx, int n_ubatch,
+                            int kv_f16, bool logits_all, an_pool *pool, an_err *err) {
+    memset(s, 0, sizeof *s);
+    const an_hparams *hp = &m->hp;
+    if (n_ctx < 1 || n_ubatch < 1)
+        return an_err_set(err, AN_E_USAGE, "context size %d and batch size %d must be positive", n_ctx, n_ubatch);
+    if (n_ubatch > n_ctx) n_ubatch = n_ctx;
+    s->m = m;
+    s->n_ctx = n_ctx;
+    s->n_ubatch = n_ubatch;
+    s->kv_f16 = kv_f16;
+    s->logits_all = logits_all;
+    s->pool = pool;
+    const size_t ub = (size_t)n_ubatch, E = (size_t)hp->n_embd;
+    const size_t NQ = (size_t)hp->n_head * (size_t)hp->head_dim;
+    const size_t NKV = (size_t)hp->n_head_kv * (size_t)hp->head_dim;
+    const size_t FF = (size_t)hp->n_ff, V = (size_t)hp->n_vocab;
+    const int nth = an_pool_size(pool);
+    size_t kmax = E > NQ ? E : NQ;
+    if (FF > kmax) kmax = FF;
+
+    size_t kv_bytes = (size_t)hp->n_layer * (size_t)n_ctx * NKV * (kv_f16 ? 2 : 4);
+    s->k_cache = calloc(1, kv_bytes);
+    s->v_cache = calloc(1, kv_bytes);
+    if (!s->k_cache || !s->v_cache) {
+        an_llm_state_free(s);
+        return an_err_set(err, AN_E_NOMEM, "cannot allocate the KV cache (%zu MiB for %d tokens)",
+                          2 * kv_bytes >> 20, n_ctx);
+    }
+    /* the arena: every activation buffer, sized for the largest batch, allocated once */
+    size_t sizes[] = {
+        ub * E * 4, ub * E * 4, ub * NQ * 4, ub * NKV * 4, ub * NKV * 4, ub * NQ * 4, ub * FF * 4,
+        ub * FF * 4, (logits_all ? ub : 1) * V * 4, (size_t)hp->n_rot * 4 + 64,
+        (size_t)nth * (size_t)n_ctx * 4, an_cpu_matmul_wsize((int64_t)kmax, n_ubatch, nth),
+    };
+    size_t total = 0;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) total += ALIGN64(sizes[i]);
+    s->arena = aligned_alloc(64, total);
+    if (!s->arena) {
+        an_llm_state_free(s);
+        return an_err_set(err, AN_E_NOMEM, "cannot allocate %zu MiB of activation buffers", total >> 20);
+    }
+    uint8_t *p = s->arena;
+    float **bufs[] = {&s->x, &s->h, &s->q, &s->k, &s->v, &s->att, &s->g, &s->u, &s->logits, &s->rope_cs,
+                      &s->attn_scratch};
+    size_t i = 0;
+    for (; i < sizeof bufs / sizeof bufs[0]; i++) {
+        *bufs[i] = (float *)p;
+        p += ALIGN64(sizes[i]);
+    }
+    s->mm_ws = p;
+    return AN_OK;
+}
+
+void an_llm_state_free(an_llm_state *s) {
+    if (!s) return;
+    free(s->k_cache);
+    free(s->v_cache);
+    free(s->arena);
+    memset(s, 0, sizeof *s);
+}
+
+static void add_bias(float *y, const an_vec *b, int n, int64_t width) {
+    if (!b->data) return;
+    for (int t = 0; t < n; t++)
+        for (int64_t i = 0; i < width; i++) y[(int64_t)t * width + i] += b->data[i];
+}
+
+/* Copies n rows of K or V into the cache at rows pos.. (converting to f16 if needed). */
+static void kv_store(void *cache, int kv_f16, int64_t row0, const float *src, int n, int64_t width) {
+    if (kv_f16) {
+        uint16_t *d = (uint16_t *)cache + row0 * width;
+        for (int64_t i = 0; i < (int64_t)n * width; i++) d[i] = an_f32_to_f16(src[i]);
+    } else {
+        memcpy((float *)cache + row0 * width, src, (size_t)n * (size_t)width * 4);
+    }
+}
+
+an_status an_llm_forward(an_llm_state *s, const int32_t *tokens, int n, an_err *err) {
+    const an_llm *m = s->m;
+    const an_hparams *hp = &m->hp;
+    if (n < 1 || n > s->n_ubatch)
+        return an_err_set(err, AN_E_USAGE, "batch of %d tokens (the limit is %d)", n, s->n_ubatch);
+    if ((int64_t)s->pos + n > s->n_ctx)
+        return an_err_set(err, AN_E_RANGE, "%d tokens at position %d do not fit the context of %d tokens", n, s->pos,
+                          s->n_ctx);
+    for (int t = 0; t < n; t++)
+        if (tokens[t] < 0 || tokens[t] >= hp->n_vocab)
+            return an_err_set(err, AN_E_USAGE, "token id %d is outside the vocabulary (0..%d)", tokens[t],
+                              hp->n_vocab - 1);
+
+    const int64_t E = hp->n_embd, HD = hp->head_dim, FF = hp->n_ff;
+    const int64_t NQ = (int64_t)hp->n_head * HD, NKV = (int64_t)hp->n_head_kv * HD;
+    an_pool *pool = s->pool;
+    const int pos0 = s->pos;
+
+    for (int t = 0; t < n; t++)
+        an_dequant_row((an_type)m->tok_embd.type,
+                       (const uint8_t *)m->tok_embd.data + (uint64_t)tokens[t] * m->tok_embd.row_bytes, s->x + t * E, E);
+
+    for (int l = 0; l < hp->n_layer; l++) {
+        const an_layer *L = &m->layers[l];
+        for (int t = 0; t < n; t++) an_rms_norm(s->x + t * E, L->attn_norm.data, s->h + t * E, E, hp->rms_eps);
+        an_cpu_matmul(pool, &L->wq, s->h, n, s->q, NQ, s->mm_ws);
+        an_cpu_matmul(pool, &L->wk, s->h, n, s->k, NKV, s->mm_ws);
+        an_cpu_matmul(pool, &L->wv, s->h, n, s->v, NKV, s->mm_ws);
+        add_bias(s->q, &L->bq, n, NQ);
+        add_bias(s->k, &L->bk, n, NKV);
+        add_bias(s->v, &L->bv, n, NKV);
+        for (int t = 0; t < n; t++) {
+            float *q = s->q + t * NQ, *k = s->k + t * NKV;
+            if (L->q_norm.data) {
+                for (int h = 0; h < hp->n_head; h++) an_rms_norm(q + h * HD, L->q_norm.data, q + h * HD, HD, hp->rms_eps);
+                for (int h = 0; h < hp->n_head_kv; h++)
+                    an_rms_norm(k + h * HD, L->k_norm.data, k + h * HD, HD, hp->rms_eps);
+            }
+            an_rope_cache(&hp->rope, pos0 + t, s->rope_cs);
+            for (int h = 0; h < hp->n_head; h++) an_rope_apply(q + h * HD, s->rope_cs, hp->n_rot, hp->rope_neox);
+            for (int h = 0; h < hp->n_head_kv; h++) an_rope_apply(k + h * HD, s->rope_cs, hp->n_rot, hp->rope_neox);
+        }
+        const int64_t layer_rows = (int64_t)l * s->n_ctx;
+        kv_store(s->k_cache, s->kv_f16, layer_rows + pos0, s->k, n, NKV);
+        kv_store(s->v_cache, s->kv_f16, layer_rows + pos0, s->v, n, NKV);
+        const size_t esz = s->kv_f16 ? 2 : 4;
+        an_attn_args aa = {
+            .q = s->q, .k = (const uint8_t *)s->k_cache + (size_t)layer_rows * (size_t)NKV * esz,
+            .v = (const uint8_t *)s->v_cache + (size_t)layer_rows * (size_t)NKV * esz, .out = s->att, .n = n,
+            .pos0 = pos0, .n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .hd = (int)HD, .kv_stride = NKV,
+            .kv_f16 = s->kv_f16, .scale = 1.0f / sqrtf((float)HD), .scratch = s->attn_scratch,
+        };
+        an_cpu_attention(pool, &aa);
+        an_cpu_matmul(pool, &L->wo, s->att, n, s->h, E, s->mm_ws);
+        for (int64_t i = 0; i < n * E; i++) s->x[i] += s->h[i];
+
+        for (int t = 0; t < n; t++) an_rms_norm(s->x + t * E, L->ffn_norm.data, s->h + t * E, E, hp->rms_eps);
+        an_cpu_matmul(pool, &L->gate, s->h, n, s->g, FF, s->mm_ws);
+        an_cpu_matmul(pool, &L->up, s->h, n, s->u, FF, s->mm_ws);
+        an_swiglu(s->g, s->u, s->g, n * FF);
+        an_cpu_matmul(pool, &L->down, s->g, n, s->h, E, s->mm_ws);
+        for (int64_t i = 0; i < n * E; i++) s->x[i] += s->h[i];
+    }
+
+    const int first = s->logits_all ? 0 : n - 1, rows = n - first;
+    for (int t = 0; t < rows; t++)
+        an_rms_norm(s->x + (first + t) * E, m->output_norm.data, s->h + t * E, E, hp->rms_eps);
+    an_cpu_matmul(pool, &m->output, s->h, rows, s->logits, hp->n_vocab, s->mm_ws);
+    s->pos += n;
+    return AN_OK;
+}
