@@ -1,2 +1,0 @@
-#include "anelm.h"
-int main(void) { return 0; }
