@@ -382,7 +382,106 @@ static void t_bpe_bytes(void) {
     T_CHECK(an_tok_encode(q.t, t3, strlen(t3), false, false, ids, 1024, &ni, &err) == AN_OK, "%s", err.msg);
     nb = an_tok_decode(q.t, ids, ni, back, sizeof back);
     T_CHECK(nb == 8 && memcmp(back, "a, b's c", 8) == 0, "clean_spaces '%s'", back);
+    char small[5];
+    T_CHECK(an_tok_decode(q.t, ids, ni, small, sizeof small) == 8 && strcmp(small, "a, b") == 0,
+            "clean_spaces into a small buffer: '%s'", small);
     vocab_close(&q);
+}
+
+/* ==== Random round trips ==================================================================== */
+
+static uint32_t g_rng = 12345;
+static uint32_t rnd(uint32_t n) {
+    g_rng = g_rng * 1664525u + 1013904223u;
+    return (g_rng >> 8) % n;
+}
+
+/* Random texts from pieces that stress the splitters (spaces before words/digits/punctuation,
+ * CR/LF runs, contractions in both cases, multi-byte letters, emoji, special-token text).
+ * Valid UTF-8 must survive encode -> decode unchanged on vocabularies without clean_spaces;
+ * invalid bytes and parse_special only have to be handled safely (run under make san). */
+static void t_roundtrip(void) {
+    static const char *const pieces[] = {
+        "a", "Z", "word", " ", "  ", "\n", "\r\n", "\t", " \n ", "1", "23", "4567", "'s", "'T", "'ll",
+        ".", "!?", ",", "$", "+=", "`", "é", "ï", "ß", "東京", "😀", "—", "\u00a0", "\u3000", "١٢",
+        "<s>", "</s>", "<|endoftext|>", "Ġ", "\x01", "~|^",
+    };
+    static const char *const bad[] = {"\xff", "\x80", "\xe6\x97", "\xf0\x9f\x98", "\xc0\xaf"};
+    const char *models[] = {"models/tinyscribe-28m-f16.gguf", "models/arch/qwen2-mini-f16.gguf",
+                            "models/vocab/bpe-digits-llama-bpe.vocab.gguf",
+                            "models/vocab/bpe-digits-default.vocab.gguf"};
+    int opened = 0;
+    for (size_t mi = 0; mi < 4; mi++) {
+        if (!t_shared_path(models[mi])) continue;
+        vocab v;
+        if (!vocab_open(&v, models[mi])) continue;
+        opened++;
+        bool exact = mi < 2; /* tinyscribe (SPM) and qwen2 (no clean_spaces) */
+        int fails = 0;
+        for (int it = 0; it < 300; it++) {
+            char text[1024];
+            size_t n = 0;
+            bool invalid = it % 3 == 2;
+            int np = 1 + (int)rnd(40);
+            for (int k = 0; k < np; k++) {
+                const char *p = invalid && rnd(4) == 0 ? bad[rnd(5)]
+                                                       : pieces[rnd(sizeof pieces / sizeof *pieces)];
+                size_t l = strlen(p);
+                memcpy(text + n, p, l);
+                n += l;
+            }
+            text[n] = 0;
+            int32_t ids[2048];
+            size_t ni = 0;
+            an_err err = {0};
+            bool special = it % 5 == 4;
+            if (an_tok_encode(v.t, text, n, it % 2, special, ids, 2048, &ni, &err) != AN_OK) {
+                T_FAIL("%s: encode: %s", models[mi], err.msg);
+                continue;
+            }
+            for (size_t k = 0; k < ni; k++)
+                if (ids[k] < 0 || ids[k] >= an_tok_n_vocab(v.t)) {
+                    T_FAIL("%s: id %d out of range", models[mi], ids[k]);
+                    break;
+                }
+            char back[4096];
+            size_t nb = an_tok_decode(v.t, ids, ni, back, sizeof back);
+            /* streaming gives the same bytes (plus the SentencePiece leading space) */
+            an_detok st = {{0}, 0};
+            char sbuf[8192];
+            size_t ns = 0;
+            for (size_t k = 0; k < ni; k++)
+                ns += an_tok_stream_push(v.t, st.pend, &st.n_pend, ids[k], sbuf + ns, sizeof sbuf - ns);
+            ns += an_tok_stream_flush(st.pend, &st.n_pend, sbuf + ns, sizeof sbuf - ns);
+            if (!utf8_complete(sbuf, ns)) {
+                T_FAIL("%s: stream output is not valid UTF-8", models[mi]);
+                fails++;
+            }
+            if (!exact || invalid || special) continue;
+            /* llama_detokenize strips the space prefix from the FIRST piece only; with BOS first
+             * (empty piece) nothing is stripped, so SentencePiece gives " " + text then */
+            const char *bk = back;
+            if (mi == 0 && it % 2 == 1) {
+                if (nb == 0 || back[0] != ' ') {
+                    if (fails++ < 3) T_FAIL("%s: BOS + text lost its leading space", models[mi]);
+                    continue;
+                }
+                bk++, nb--;
+            }
+            if (nb != n || memcmp(bk, text, n) != 0) {
+                if (fails++ < 3) T_FAIL("%s: round trip\n      '%s'\n   -> '%s'", models[mi], text, back);
+            }
+            /* the stream never strips: SentencePiece streams " " + text, BPE the text */
+            const char *sb = sbuf;
+            if (mi == 0 && ns > 0 && sbuf[0] == ' ') sb++, ns--;
+            if (ns != n || memcmp(sb, text, n) != 0) {
+                if (fails++ < 3) T_FAIL("%s: stream differs from decode for '%s'", models[mi], text);
+            }
+        }
+        t_note("%s: 300 random texts, %d failures", models[mi], fails);
+        vocab_close(&v);
+    }
+    if (!opened) t_skip("no models in the shared folder");
 }
 
 /* ==== Malformed vocabularies ================================================================ */
@@ -537,6 +636,7 @@ const t_case t_suite_tokenizer[] = {
     {"stream", t_stream},
     {"special", t_special},
     {"bpe_bytes", t_bpe_bytes},
+    {"roundtrip", t_roundtrip},
     {"malformed", t_malformed},
     {"val_speed", t_val_speed},
     {0, 0},
