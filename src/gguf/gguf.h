@@ -118,6 +118,9 @@ void an_gguf_writer_i32(an_gguf_writer *w, const char *key, int32_t v);
 void an_gguf_writer_f32(an_gguf_writer *w, const char *key, float v);
 void an_gguf_writer_bool(an_gguf_writer *w, const char *key, bool v);
 void an_gguf_writer_str(an_gguf_writer *w, const char *key, const char *v);
+/* Any fixed-size scalar type (not STR/ARR): v points to a value of the matching C type
+ * (uint8_t, int16_t, uint64_t, double, bool, ...) in host byte order. */
+void an_gguf_writer_scalar(an_gguf_writer *w, const char *key, uint32_t type, const void *v);
 /* Array of fixed-size elements (elem_type not STR/ARR), n elements at data (little-endian). */
 void an_gguf_writer_arr(an_gguf_writer *w, const char *key, uint32_t elem_type, const void *data,
                         uint64_t n);
