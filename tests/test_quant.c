@@ -224,7 +224,9 @@ static void quant_hand_q8_0(void) {
 
 /* Q2_K: element e = 128h + 32j + l sits in bits 2j..2j+1 of qs[32h + l]; sub-block e/16 has
  * scales[e/16] = sc | m << 4. Codes chosen per element, packed here from the definition. */
-static int q2_code(int e) { return (e * 7 + e / 13) & 3; }
+/* The code patterns below differ between elements e and e+32, e+64, e+96 (which share a byte),
+ * so a decoder reading the wrong shift or nibble cannot pass by accident. */
+static int q2_code(int e) { return (e * 7 + e / 32 + e / 13) & 3; }
 static void quant_hand_q2_K(void) {
     an_block_q2_K b;
     memset(&b, 0, sizeof b);
@@ -248,7 +250,7 @@ static void quant_hand_q2_K(void) {
 }
 
 /* Q3_K: q = (2 low bits) - 4*(hmask bit clear); 6-bit biased scales with the split packing. */
-static int q3_code(int e) { return ((e * 5 + 3) % 8) - 4; } /* -4..3 */
+static int q3_code(int e) { return ((e * 5 + 3 + e / 32 * 3) % 8) - 4; } /* -4..3 */
 static void quant_hand_q3_K(void) {
     an_block_q3_K b;
     memset(&b, 0, sizeof b);
@@ -288,7 +290,7 @@ static void pack_k4(uint8_t s[12]) {
         s[k + 8] = (uint8_t)((k4_sc[k + 4] & 15) | (k4_m[k + 4] & 15) << 4);
     }
 }
-static int k4_nib(int e) { return (e * 11 + 5 + e / 64) & 15; }
+static int k4_nib(int e) { return (e * 11 + 5 + e / 32 * 7) & 15; }
 static int k5_high(int e) { return e % 7 == 0 || e == 255 || (e >= 96 && e < 100); }
 static void quant_hand_q4_K_q5_K(void) {
     an_block_q4_K b4;
@@ -318,7 +320,7 @@ static void quant_hand_q4_K_q5_K(void) {
 }
 
 /* Q6_K: signed int8 scales (including -128 and 127), 6-bit codes - 32. */
-static int q6_code(int e) { return ((e * 13 + 7 + e / 40) % 64) - 32; } /* -32..31 */
+static int q6_code(int e) { return ((e * 13 + 7 + e / 32 * 5) % 64) - 32; } /* -32..31 */
 static void quant_hand_q6_K(void) {
     static const int sc[16] = {-128, 127, -1, 1, -64, 63, 0, 5, -7, 100, -100, 33, -33, 2, -2, 77};
     an_block_q6_K b;
@@ -419,6 +421,39 @@ static void quant_ref_quantizers_exact(void) {
     /* types without a quantizer are refused */
     T_CHECK(!an_quant_row_ref(AN_TYPE_IQ2_XXS, z, buf, 256), "IQ2_XXS has no quantizer");
     T_CHECK(!an_quant_row_ref(AN_TYPE_I32, z, buf, 256), "I32 has no quantizer");
+}
+
+/* The reference quantizers' exact output on fixed rows, pinned as FNV-1a hashes. The values
+ * come from this implementation, which was checked operation by operation against ggml's
+ * quantize_row_*_ref source (and, for Q8_0, reproduces the tinyscribe Q8_0 file byte for byte
+ * from its F16 twin), but the K-quant hashes were NOT produced by running ggml. A mismatch
+ * means the bytes we write changed: re-verify against ggml before updating a hash. */
+static uint64_t fnv1a(const unsigned char *p, size_t n, uint64_t h) {
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001B3ull;
+    return h;
+}
+static void quant_ref_quantizers_pinned(void) {
+    static const struct { an_type t; uint64_t hash; } cases[] = {
+        {AN_TYPE_Q4_0, 0x9b4d7f3e7e91b5fdull}, {AN_TYPE_Q4_1, 0x90eceb29416b80e2ull},
+        {AN_TYPE_Q5_0, 0x346cab2fd41556dbull}, {AN_TYPE_Q5_1, 0x62c21b584f10b14full},
+        {AN_TYPE_Q8_0, 0xb3f1166c7862ce1aull}, {AN_TYPE_Q2_K, 0x9870c90a71494130ull},
+        {AN_TYPE_Q3_K, 0x51978e7e8d7604ccull}, {AN_TYPE_Q4_K, 0x942e9d3727d1fdcaull},
+        {AN_TYPE_Q5_K, 0x8002ec69111ee364ull}, {AN_TYPE_Q6_K, 0x07955258ec50f23cull},
+    };
+    enum { N = 4096 };
+    static float x[N];
+    static unsigned char q[N * 2];
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        uint64_t h = 0xCBF29CE484222325ull;
+        for (int kind = 0; kind < 3; kind++) {
+            rng_seed(300 + (uint64_t)kind);
+            fill_row(x, N, kind);
+            an_quant_row_ref(cases[k].t, x, q, N);
+            h = fnv1a(q, row_bytes(cases[k].t, N), h);
+        }
+        T_CHECK(h == cases[k].hash, "%s quantizer output hash %#018llx, pinned %#018llx", an_type_name(cases[k].t),
+                (unsigned long long)h, (unsigned long long)cases[k].hash);
+    }
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -901,6 +936,7 @@ const t_case t_suite_quant[] = {
     {"hand_q6_K", quant_hand_q6_K},
     {"hand_q8_K", quant_hand_q8_K},
     {"ref_quantizers_exact", quant_ref_quantizers_exact},
+    {"ref_quantizers_pinned", quant_ref_quantizers_pinned},
     {"roundtrip_float", quant_roundtrip_float},
     {"roundtrip_32", quant_roundtrip_32},
     {"roundtrip_k", quant_roundtrip_k},
