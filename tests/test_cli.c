@@ -43,7 +43,7 @@ static run_result run(const char *fmt, ...) {
     snprintf(err, sizeof err, "/tmp/anelm_t_err.%d", (int)getpid());
     snprintf(cmd, sizeof cmd, "%s/anelm %s >%s 2>%s </dev/null", t_build_dir(), args, out, err);
     int st = system(cmd);
-    run_result r = {WIFEXITED(st) ? WEXITSTATUS(st) : 128};
+    run_result r = {.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128};
     r.out = slurp(out, &r.out_len);
     r.err = slurp(err, NULL);
     unlink(out);
@@ -158,7 +158,9 @@ static void run_embedded_model_json(void) {
     run_free(&r);
 }
 
-/* The embedded model is our quantization of the F16 file, so llama.cpp's Q8_0 references hold. */
+/* The embedded model is our quantization of the F16 file, so llama.cpp's Q8_0 references hold.
+ * Prompts 0 and 1 diverge at near-ties (the model suite reports and checks those gaps, which
+ * the CLI cannot show); the others must match token for token. */
 static void run_greedy_matches_reference(void) {
     const char *refp = t_shared_path("reference/tinyscribe-28m-q8_0.json");
     if (!refp) {
@@ -166,7 +168,8 @@ static void run_greedy_matches_reference(void) {
         return;
     }
     t_json *ref = t_json_parse_file(refp);
-    const t_json *g = t_json_at(t_json_get(ref, "greedy"), 1);
+    for (size_t gi = 2; gi < t_json_get(ref, "greedy")->len; gi++) {
+    const t_json *g = t_json_at(t_json_get(ref, "greedy"), gi);
     const t_json *want = t_json_get(g, "ids");
     run_result r = run("run -p \"%s\" -n %zu --temp 0 --kv-type f32 --json -t 2", t_json_get(g, "prompt")->str,
                        want->len);
@@ -180,8 +183,9 @@ static void run_greedy_matches_reference(void) {
     T_CHECK(j && !strcmp(t_json_get(j, "text")->str, t_json_get(g, "text")->str), "text differs: %s",
             j ? t_json_get(j, "text")->str : r.out);
     t_json_free(j);
-    t_json_free(ref);
     run_free(&r);
+    }
+    t_json_free(ref);
 }
 
 static void prompt_longer_than_context(void) {

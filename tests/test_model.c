@@ -11,22 +11,26 @@
 
 /* Bounds, justified in README "Agreement with llama.cpp":
  * - a greedy divergence is accepted only where llama.cpp's token and ours are within
- *   NEAR_TIE logits of each other in our logits at that step (a near-tie: summation order and
- *   SIMD rounding differ between the two programs by ~1e-4..1e-3 per logit);
- * - next-token logits: |ours - llama.cpp| <= LOGIT_TOL on the reference's top 10. */
+ *   NEAR_TIE logits of each other in our logits at that step (a near-tie);
+ * - next-token logits: |ours - llama.cpp| <= tol on the reference's top 10, per weight format.
+ *   F16 weights: we round activations to f16 exactly as llama.cpp does, so only summation order
+ *   differs (measured 0.0015): bound 0.01. Q8_0 weights: identical to llama.cpp (0.0000) for a
+ *   4-token prompt, but llama.cpp's multi-token Q8_0 path (its AMX int8 kernels, which are not
+ *   even reproducible run to run, see shared/reference/README.md) differs by up to 0.065 on
+ *   6-7 token prompts: bound 0.1. */
 #define NEAR_TIE 0.05f
-#define LOGIT_TOL 0.02f
 
 typedef struct {
     const char *ref;   /* reference JSON under shared/reference */
     const char *model; /* model path under shared/models */
+    float logit_tol;
 } model_case;
 
 static const model_case k_models[] = {
-    {"reference/tinyscribe-28m-f16.json", "models/tinyscribe-28m-f16.gguf"},
-    {"reference/tinyscribe-28m-q8_0.json", "models/tinyscribe-28m-q8_0.gguf"},
-    {"reference/qwen2-mini-f16.json", "models/arch/qwen2-mini-f16.gguf"},
-    {"reference/qwen3-mini-f16.json", "models/arch/qwen3-mini-f16.gguf"},
+    {"reference/tinyscribe-28m-f16.json", "models/tinyscribe-28m-f16.gguf", 0.01f},
+    {"reference/tinyscribe-28m-q8_0.json", "models/tinyscribe-28m-q8_0.gguf", 0.1f},
+    {"reference/qwen2-mini-f16.json", "models/arch/qwen2-mini-f16.gguf", 0.01f},
+    {"reference/qwen3-mini-f16.json", "models/arch/qwen3-mini-f16.gguf", 0.01f},
 };
 
 static int ids_of(const t_json *arr, int32_t *out, int cap) {
@@ -154,8 +158,8 @@ static void logits_one(const model_case *mc) {
         }
     }
     t_note("%s: max |logit - llama.cpp| over the top-10 of %zu prompts = %.5f (bound %.3f)", mc->model, lgs->len,
-           worst, (double)LOGIT_TOL);
-    T_CHECK(worst <= LOGIT_TOL, "%s: logit difference %.5f", mc->model, worst);
+           worst, (double)mc->logit_tol);
+    T_CHECK(worst <= mc->logit_tol, "%s: logit difference %.5f", mc->model, worst);
     an_ctx_free(c);
     an_model_free(m);
     t_json_free(ref);
@@ -211,7 +215,10 @@ static void chunked_prefill_consistent(void) {
             double md = 0;
             for (int i = 0; i < V; i++) md = fmax(md, fabs((double)lg[i] - ref[i]));
             t_note("ubatch %d vs one batch: max |logit diff| = %.2e", ubs[u], md);
-            T_CHECK(md < 2e-3, "ubatch %d differs by %.3e", ubs[u], md);
+            /* decode (n = 1) and prefill sum in different orders; with activations rounded to
+             * f16 at every matmul a last-bit difference can flip a rounding, so allow what we
+             * allow against llama.cpp for F16 weights */
+            T_CHECK(md < 1e-2, "ubatch %d differs by %.3e", ubs[u], md);
             T_CHECK(argmax(lg, V) == argmax(ref, V), "argmax differs with ubatch %d", ubs[u]);
         }
         an_ctx_free(c);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "anelm.h"
+#include "core/status.h"
 
 /* Exit codes of every subcommand. */
 enum { EXIT_OK = 0, EXIT_USAGE = 1, EXIT_BAD_INPUT = 2, EXIT_RUNTIME = 3 };
@@ -35,6 +36,10 @@ const char *cli_default_model(void);
 /* Opens the model (path or default) with the given verbosity; prints the error on failure and
  * returns the exit code (0 on success). */
 int cli_open_model(const char *cmd, const char *path, int verbose, an_model **out);
+
+/* Tokenizes text into a malloc'ed array (*ids, *n), growing the buffer as needed; prints the
+ * error and returns its exit code on failure. */
+int cli_tokenize(an_model *m, const char *text, size_t len, bool bos, bool special, int32_t **ids, size_t *n);
 
 /* Parses a --device value; only "cpu" and "auto" exist yet. */
 bool cli_device(const char *cmd, const char *v);

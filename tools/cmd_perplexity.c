@@ -47,11 +47,7 @@ int cmd_perplexity(int argc, char **argv) {
     int rc = cli_open_model(cmd, o.model, 1, &m) /* progress: a user waits for this */;
     if (!rc) rc = cli_ctx(&o, m, true, n_ctx, &c);
     size_t n_tok = 0;
-    if (!rc && !(toks = malloc((len + 1) * sizeof *toks))) {
-        an_err_set(&err, AN_E_NOMEM, "out of memory for %zu tokens", len + 1);
-        rc = cli_fail(&err);
-    }
-    if (!rc && an_tokenize(m, text, len, false, false, toks, len + 1, &n_tok, &err) != AN_OK) rc = cli_fail(&err);
+    if (!rc) rc = cli_tokenize(m, text, len, false, false, &toks, &n_tok);
     if (rc) goto out;
     if (max_tokens && (size_t)max_tokens < n_tok) n_tok = (size_t)max_tokens;
     const bool bos = an_token_add_bos(m) && an_token_bos(m) >= 0;

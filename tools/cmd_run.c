@@ -81,17 +81,9 @@ int cmd_run(int argc, char **argv) {
     rc = cli_ctx(&o, m, false, 0, &c);
     if (rc) goto out;
     const int n_ctx = an_ctx_n_ctx(c);
-    size_t n_p = 0, cap = plen + 2;
-    ptoks = malloc(cap * sizeof *ptoks);
-    if (!ptoks) {
-        an_err_set(&err, AN_E_NOMEM, "out of memory");
-        rc = cli_fail(&err);
-        goto out;
-    }
-    if (an_tokenize(m, prompt, plen, an_token_add_bos(m), special, ptoks, cap, &n_p, &err) != AN_OK) {
-        rc = cli_fail(&err);
-        goto out;
-    }
+    size_t n_p = 0;
+    rc = cli_tokenize(m, prompt, plen, an_token_add_bos(m), special, &ptoks, &n_p);
+    if (rc) goto out;
     if (n_p == 0) {
         rc = cli_usage_error(cmd, "the prompt is empty and the model adds no BOS token");
         goto out;
@@ -123,8 +115,8 @@ int cmd_run(int argc, char **argv) {
     int n_out = 0;
     while (n_out < max_gen) {
         int32_t id = an_sampler_sample(s, an_ctx_logits(c));
+        gen[n_out++] = id; /* an end-of-generation token is reported in ids, as llama.cpp does */
         if (an_token_is_eog(m, id)) break;
-        gen[n_out++] = id;
         an_sampler_accept(s, id);
         if (!json) {
             size_t k = an_detok_push(m, &dt, id, piece, sizeof piece);

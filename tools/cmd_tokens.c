@@ -4,19 +4,6 @@
 
 #include "cli.h"
 
-/* Tokenizes text into a malloc'ed array; prints the error and returns its exit code. */
-static int tokenize_all(an_model *m, const char *text, size_t len, bool bos, bool special, int32_t **out,
-                        size_t *n) {
-    an_err err = {0};
-    *out = malloc((len + 2) * sizeof **out);
-    if (!*out) {
-        an_err_set(&err, AN_E_NOMEM, "out of memory");
-        return cli_fail(&err);
-    }
-    if (an_tokenize(m, text, len, bos, special, *out, len + 2, n, &err) != AN_OK) return cli_fail(&err);
-    return EXIT_OK;
-}
-
 int cmd_tokenize(int argc, char **argv) {
     const char *cmd = "tokenize", *model = NULL, *file = NULL, *text = NULL;
     int bos = 0, special = 0;
@@ -46,7 +33,7 @@ int cmd_tokenize(int argc, char **argv) {
     int32_t *ids = NULL;
     size_t n = 0;
     int rc = cli_open_model(cmd, model, 0, &m);
-    if (!rc) rc = tokenize_all(m, file ? buf : text, len, bos, special, &ids, &n);
+    if (!rc) rc = cli_tokenize(m, file ? buf : text, len, bos, special, &ids, &n);
     if (!rc) {
         printf("[");
         for (size_t i = 0; i < n; i++) printf("%s%d", i ? ", " : "", ids[i]);
@@ -90,7 +77,7 @@ int cmd_logits(int argc, char **argv) {
     an_err err = {0};
     int rc = cli_open_model(cmd, o.model, o.verbose, &m);
     if (!rc) rc = cli_ctx(&o, m, false, 0, &c);
-    if (!rc) rc = tokenize_all(m, prompt, strlen(prompt), an_token_add_bos(m), false, &ids, &n);
+    if (!rc) rc = cli_tokenize(m, prompt, strlen(prompt), an_token_add_bos(m), false, &ids, &n);
     if (!rc && n == 0) rc = cli_usage_error(cmd, "the prompt gives no tokens");
     if (!rc && an_ctx_eval(c, ids, (int)n, &err) != AN_OK) rc = cli_fail(&err);
     if (!rc) {

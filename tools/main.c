@@ -233,6 +233,26 @@ int cli_ctx(const cli_common *o, an_model *m, bool logits_all, int n_ctx_default
     return EXIT_OK;
 }
 
+int cli_tokenize(an_model *m, const char *text, size_t len, bool bos, bool special, int32_t **ids, size_t *n) {
+    an_err err = {0};
+    size_t cap = len + 16;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int32_t *b = realloc(*ids, cap * sizeof *b);
+        if (!b) {
+            an_err_set(&err, AN_E_NOMEM, "out of memory tokenizing %zu bytes", len);
+            return cli_fail(&err);
+        }
+        *ids = b;
+        an_status s = an_tokenize(m, text, len, bos, special, b, cap, n, &err);
+        if (s == AN_OK) return EXIT_OK;
+        if (s != AN_E_RANGE || *n <= cap) return cli_fail(&err);
+        cap = *n; /* the tokenizer said how many it needs */
+        an_err_clear(&err);
+    }
+    an_err_set(&err, AN_E_RUNTIME, "tokenizer needed more room twice");
+    return cli_fail(&err);
+}
+
 static void usage(FILE *f) {
     fprintf(f,
             "usage: anelm <command> [options]\n"

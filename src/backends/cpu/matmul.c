@@ -147,7 +147,6 @@ static void mm_compute(void *arg, int ith, int nth) {
 void an_cpu_matmul(an_pool *pool, const an_mat *w, const float *x, int n, float *y, int64_t ldy,
                    void *ws) {
     pthread_once(&g_mm_once, mm_init);
-    int nth = an_pool_size(pool);
     mm_job j = {.w = w, .x = x, .n = n, .y = y, .ldy = ldy};
     j.vdt = an_quant_vec_dot_type((an_type)w->type);
     const an_type_traits *vt = an_type_traits_get(j.vdt);
