@@ -71,7 +71,7 @@ san:
 FUZZ_SECONDS ?= 60
 fuzz:
 	@mkdir -p build-fuzz
-	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc -D_GNU_SOURCE \
+	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude -Isrc -D_GNU_SOURCE \
 	  tests/fuzz/fuzz_gguf.c $(filter src/core/% src/gguf/%,$(LIB_SRC)) -o build-fuzz/fuzz_gguf $(LDLIBS)
 	mkdir -p build-fuzz/corpus
 	./build-fuzz/fuzz_gguf -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build-fuzz/corpus tests/fuzz/seeds

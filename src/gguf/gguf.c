@@ -687,7 +687,14 @@ int64_t an_gguf_arr_i64(const an_gguf_kv *kv, uint64_t i) {
     if (!esz) return 0;
     an_gguf_kv e;
     decode_scalar(kv->arr_type, kv->arr + i * esz, &e);
-    if (kv->arr_type == AN_GGUF_F32 || kv->arr_type == AN_GGUF_F64) return (int64_t)e.v.f;
+    if (kv->arr_type == AN_GGUF_F32 || kv->arr_type == AN_GGUF_F64) {
+        /* saturate: converting an out-of-range float to an integer is undefined behaviour */
+        double f = e.v.f;
+        if (!(f == f)) return 0;
+        if (f >= 9223372036854775807.0) return INT64_MAX;
+        if (f <= -9223372036854775808.0) return INT64_MIN;
+        return (int64_t)f;
+    }
     return e.v.i;
 }
 

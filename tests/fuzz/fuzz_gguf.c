@@ -47,7 +47,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             for (uint64_t k = 0; k < kv->arr_n; k++) touch(kv->arr_str[k].p, kv->arr_str[k].n);
         } else if (kv->arr_n > 0) {
             g_sink += (uint64_t)an_gguf_arr_i64(kv, 0) + (uint64_t)an_gguf_arr_i64(kv, kv->arr_n - 1);
-            g_sink += (uint64_t)an_gguf_arr_f64(kv, kv->arr_n - 1);
+            double f = an_gguf_arr_f64(kv, kv->arr_n - 1);
+            g_sink += f == f && f > -1e18 && f < 1e18 ? (uint64_t)(int64_t)f : 0; /* defined conversions only */
         }
     }
     uint32_t u;
