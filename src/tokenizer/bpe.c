@@ -7,10 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    int32_t prev, next;
-    uint32_t off, n;
-} sym;
+typedef an_tok_sym sym;
 
 typedef struct {
     char *buf;   /* byte-encoded piece */
@@ -47,15 +44,7 @@ static an_status encode_piece(const an_tok *t, scratch *w, size_t m, an_ivec *ou
         w->scap = n_sym;
     }
     sym *S = w->S;
-    for (size_t i = 0, k = 0; i < m; k++) {
-        size_t l = an_utf8_len((uint8_t)w->buf[i]);
-        if (l > m - i) l = m - i;
-        S[k].off = (uint32_t)i;
-        S[k].n = (uint32_t)l;
-        S[k].prev = (int32_t)k - 1;
-        i += l;
-        S[k].next = i == m ? -1 : (int32_t)k + 1;
-    }
+    an_tok_split_chars(w->buf, m, S);
     w->h.n = 0;
     for (size_t k = 1; k < n_sym; k++)
         if (!add_pair(t, w, (int32_t)k - 1, (int32_t)k)) return AN_E_NOMEM;

@@ -8,10 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    int32_t prev, next;
-    uint32_t off, n; /* bytes of the escaped text; n == 0 once merged into its left neighbour */
-} sym;
+typedef an_tok_sym sym;
 
 /* Key of a character pair: each char's bytes (1..4, length fixed by the lead byte inside a
  * pair) packed little-endian into 32 bits. */
@@ -150,15 +147,7 @@ an_status an_spm_encode(const an_tok *t, const char *s, size_t n, bool space_pre
         return AN_E_NOMEM;
     }
     /* symbols: UTF-8 characters by lead-byte length (clamped at the end), as llama.cpp */
-    for (size_t i = 0, k = 0; i < m; k++) {
-        size_t l = an_utf8_len((uint8_t)buf[i]);
-        if (l > m - i) l = m - i;
-        S[k].off = (uint32_t)i;
-        S[k].n = (uint32_t)l;
-        S[k].prev = (int32_t)k - 1;
-        i += l;
-        S[k].next = i == m ? -1 : (int32_t)k + 1;
-    }
+    an_tok_split_chars(buf, m, S);
     /* llama.cpp merges the whole fragment with one priority queue. Merges are local, so where
      * no token contains the two characters on either side of a boundary, the two sides evolve
      * independently and in the same relative order; merging segment by segment therefore gives

@@ -5,6 +5,31 @@
 
 #include "tokenizer/tokenizer.h"
 
+#include "tokenizer/unicode.h"
+
+/* A symbol of the merge algorithms (SPM and BPE): a byte range of the text in a doubly linked
+ * list; n == 0 once merged into its left neighbour. */
+typedef struct an_tok_sym {
+    int32_t prev, next;
+    uint32_t off, n;
+} an_tok_sym;
+
+/* Splits buf[0..m) into one symbol per UTF-8 character (by lead-byte length, clamped at the
+ * end, as llama.cpp does), linked in order; returns the number of symbols. S holds >= m. */
+static inline size_t an_tok_split_chars(const char *buf, size_t m, an_tok_sym *S) {
+    size_t k = 0;
+    for (size_t i = 0; i < m; k++) {
+        size_t l = an_utf8_len((uint8_t)buf[i]);
+        if (l > m - i) l = m - i;
+        S[k].off = (uint32_t)i;
+        S[k].n = (uint32_t)l;
+        S[k].prev = (int32_t)k - 1;
+        i += l;
+        S[k].next = i == m ? -1 : (int32_t)k + 1;
+    }
+    return k;
+}
+
 typedef enum { AN_VOCAB_SPM, AN_VOCAB_BPE } an_vocab_kind;
 
 /* The pre-tokenizer behaviours of llama.cpp we implement (tokenizer.ggml.pre maps onto them). */
