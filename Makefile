@@ -14,17 +14,19 @@ ALLFLAGS = -std=c11 $(WARN) $(CFLAGS) $(SANFLAGS) -Iinclude -Isrc -D_GNU_SOURCE 
 LDLIBS = -lm -pthread
 
 # Per-ISA flags: code for an ISA lives in files named for it and is chosen at run time.
-ARCH := $(shell uname -m)
+ARCH := $(shell $(CC) -dumpmachine | cut -d- -f1)
 X86_AVX2 = -mavx2 -mfma -mf16c -ffp-contract=fast
 X86_AVX512 = $(X86_AVX2) -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512bf16
 X86_AMX = $(X86_AVX512) -mamx-tile -mamx-int8 -mamx-bf16
+ARM_DOTPROD = -march=armv8.2-a+dotprod -ffp-contract=fast
+ARM_NEON = -ffp-contract=fast
 
 LIB_SRC := $(shell find src -name '*.c' -not -path 'src/backends/ane/bridge/*' | sort)
 ifneq ($(ARCH),x86_64)
 LIB_SRC := $(filter-out %_avx2.c %_avx512.c %_amx.c,$(LIB_SRC))
 endif
 ifneq ($(ARCH),aarch64)
-LIB_SRC := $(filter-out %_neon.c,$(LIB_SRC))
+LIB_SRC := $(filter-out %_neon.c %_dotprod.c,$(LIB_SRC))
 endif
 TOOL_SRC := $(wildcard tools/*.c)
 TEST_SRC := $(wildcard tests/*.c)
@@ -44,6 +46,12 @@ $(BUILD)/obj/%_avx512.o: %_avx512.c
 $(BUILD)/obj/%_amx.o: %_amx.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLFLAGS) $(X86_AMX) -c $< -o $@
+$(BUILD)/obj/%_neon.o: %_neon.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLFLAGS) $(ARM_NEON) -c $< -o $@
+$(BUILD)/obj/%_dotprod.o: %_dotprod.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLFLAGS) $(ARM_DOTPROD) -c $< -o $@
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLFLAGS) -c $< -o $@
