@@ -264,6 +264,8 @@ static void usage(FILE *f) {
             "  perplexity  perplexity of a text file (llama.cpp's protocol)\n"
             "  inspect     print a GGUF file's metadata and tensor table\n"
             "  quantize    convert a model's matrices to Q8_0, Q4_0, ...\n"
+            "  bench       prefill (pp) and decode (tg) speed, llama-bench style; --limits\n"
+            "  synth       write a random-weight model with a real architecture's shapes\n"
             "  help        this text\n"
             "\n"
             "Run `anelm <command> --help` for a command's options.\n");
@@ -281,6 +283,8 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "perplexity")) return cmd_perplexity(argc - 1, argv + 1);
     if (!strcmp(c, "inspect")) return cmd_inspect(argc - 1, argv + 1);
     if (!strcmp(c, "quantize")) return cmd_quantize(argc - 1, argv + 1);
+    if (!strcmp(c, "bench")) return cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(c, "synth")) return cmd_synth(argc - 1, argv + 1);
     if (!strcmp(c, "help") || !strcmp(c, "--help") || !strcmp(c, "-h")) {
         usage(stdout);
         return EXIT_OK;
