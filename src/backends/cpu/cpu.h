@@ -29,10 +29,16 @@ size_t an_cpu_matmul_wsize(int64_t k_max, int n_max, int nth);
 /* Y[n][ldy] (first w->rows columns) = X[n][w->cols] · Wᵀ.
  * Activations are first converted to the weight type's vec_dot type (llama.cpp's rounding: F16
  * for F16 weights, Q8_0 blocks for Q4_0/Q8_0, ...), so results match llama.cpp's CPU path up to
- * summation order. n == 1 uses the integer/row dot products; n > 1 dequantizes weight panels
- * and runs a register-blocked float kernel. ws: an_cpu_matmul_wsize bytes, 64-byte aligned. */
+ * summation order. n == 1 runs the decode GEMV kernels (gemv.h) on the converted row; n > 1
+ * dequantizes weight panels (32 rows x 256 k) once and runs a register-blocked float kernel
+ * over every token. ws: an_cpu_matmul_wsize bytes, 64-byte aligned. */
 void an_cpu_matmul(an_pool *pool, const an_mat *w, const float *x, int n, float *y, int64_t ldy,
                    void *ws);
+
+/* Small vector helpers, dispatched to the active ISA: dot product, o += w * v, f16 -> f32. */
+float an_cpu_dot_f32(const float *a, const float *b, int64_t n);
+void an_cpu_axpy_f32(float *o, float w, const float *v, int64_t n);
+void an_cpu_f16_to_f32(const uint16_t *x, float *y, int64_t n);
 
 /* y[i] = x[i] * (1/sqrt(mean(x^2) + eps)) * g[i], i < n (sum of squares in double, as ggml).
  * g may be NULL (no gain). y may alias x. */

@@ -7,32 +7,36 @@
 
 #include "core/cpu.h"
 #include "core/fp16.h"
+#include "backends/cpu/gemv.h"
 #include "quant/quant.h"
-
-#define PANEL 16
 
 /* ---- per-ISA kernel table, chosen once -------------------------------------------------- */
 
-typedef void (*mm_panel_fn)(const float *panel, int64_t K, const float *x, int n, float *y,
-                            int64_t ldy, int nrows);
+typedef void (*mm_gemm_fn)(const float *panel, int64_t kc, const float *x, int64_t ldx, int n, float *y,
+                           int64_t ldy, int nr, int acc);
 typedef float (*mm_dot_fn)(const float *a, const float *b, int64_t K);
+typedef void (*mm_axpy_fn)(float *o, float w, const float *v, int64_t n);
 typedef void (*mm_f16_fn)(const uint16_t *x, float *y, int64_t n);
 
-void an_mm_panel_scalar(const float *, int64_t, const float *, int, float *, int64_t, int);
-float an_mm_dot_scalar(const float *, const float *, int64_t);
+#define MM_DECL(isa)                                                                                  \
+    void an_mm_gemm_##isa(const float *, int64_t, const float *, int64_t, int, float *, int64_t, int, int); \
+    float an_mm_dot_##isa(const float *, const float *, int64_t);                                     \
+    void an_mm_axpy_##isa(float *, float, const float *, int64_t);                                    \
+    int an_mm_panel_rows_##isa(void);
+MM_DECL(scalar)
 #if defined(__x86_64__)
-void an_mm_panel_avx2(const float *, int64_t, const float *, int, float *, int64_t, int);
-float an_mm_dot_avx2(const float *, const float *, int64_t);
+MM_DECL(avx2)
+MM_DECL(avx512)
 void an_mm_f16_row_avx2(const uint16_t *, float *, int64_t);
-void an_mm_panel_avx512(const float *, int64_t, const float *, int, float *, int64_t, int);
-float an_mm_dot_avx512(const float *, const float *, int64_t);
 void an_mm_f16_row_avx512(const uint16_t *, float *, int64_t);
 #endif
 
 static struct {
-    mm_panel_fn panel;
+    mm_gemm_fn gemm;
     mm_dot_fn dot;
+    mm_axpy_fn axpy;
     mm_f16_fn f16_row;
+    int pr; /* panel rows */
 } g_mm;
 static pthread_once_t g_mm_once = PTHREAD_ONCE_INIT;
 
@@ -42,34 +46,58 @@ static void f16_row_table(const uint16_t *x, float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = g_f16_table[x[i]];
 }
 
+#define MM_USE(isa)                          \
+    do {                                     \
+        g_mm.gemm = an_mm_gemm_##isa;        \
+        g_mm.dot = an_mm_dot_##isa;          \
+        g_mm.axpy = an_mm_axpy_##isa;        \
+        g_mm.pr = an_mm_panel_rows_##isa();  \
+    } while (0)
+
 static void mm_init(void) {
-    g_mm.panel = an_mm_panel_scalar;
-    g_mm.dot = an_mm_dot_scalar;
+    MM_USE(scalar);
     g_mm.f16_row = f16_row_table;
     for (uint32_t i = 0; i < 65536; i++) g_f16_table[i] = an_f16_to_f32((an_f16)i);
 #if defined(__x86_64__)
     an_isa isa = an_cpu()->active;
     if (isa == AN_ISA_AVX512) {
-        g_mm.panel = an_mm_panel_avx512;
-        g_mm.dot = an_mm_dot_avx512;
+        MM_USE(avx512);
         g_mm.f16_row = an_mm_f16_row_avx512;
     } else if (isa == AN_ISA_AVX2) {
-        g_mm.panel = an_mm_panel_avx2;
-        g_mm.dot = an_mm_dot_avx2;
+        MM_USE(avx2);
         g_mm.f16_row = an_mm_f16_row_avx2;
     }
 #endif
 }
 
+static void mm_ensure_init(void) { pthread_once(&g_mm_once, mm_init); }
+
+float an_cpu_dot_f32(const float *a, const float *b, int64_t n) {
+    mm_ensure_init();
+    return g_mm.dot(a, b, n);
+}
+
+void an_cpu_axpy_f32(float *o, float w, const float *v, int64_t n) {
+    mm_ensure_init();
+    g_mm.axpy(o, w, v, n);
+}
+
+void an_cpu_f16_to_f32(const uint16_t *x, float *y, int64_t n) {
+    mm_ensure_init();
+    g_mm.f16_row(x, y, n);
+}
+
 /* ---- workspace ---------------------------------------------------------------------------- */
 
 #define ALIGN64(x) (((x) + 63) & ~(size_t)63)
+#define MAX_PR 32 /* the widest panel of any ISA */
+#define KC 256    /* K block: a packed 32 x 256 panel (32 KiB) stays in L1 across all tokens */
 
 size_t an_cpu_matmul_wsize(int64_t k_max, int n_max, int nth) {
     size_t K = (size_t)k_max, n = (size_t)(n_max < 1 ? 1 : n_max);
     size_t act = ALIGN64(n * K * 4 + 64 * n);      /* converted activations (<= f32 size + slack) */
     size_t xf = ALIGN64(n * K * 4);               /* the same, back in f32 */
-    size_t per_thread = ALIGN64((PANEL + 1) * K * 4); /* panel + one dequantized row */
+    size_t per_thread = ALIGN64((MAX_PR + 1) * KC * 4); /* panel + one dequantized row segment */
     return act + xf + (size_t)nth * per_thread + 64;
 }
 
@@ -87,66 +115,80 @@ typedef struct {
     float *xf;
     uint8_t *thread_ws;
     size_t per_thread;
+    an_gemv_fn gemv;
 } mm_job;
 
-static void dequant_row(const an_mat *w, int64_t r, float *dst) {
-    const uint8_t *src = (const uint8_t *)w->data + (uint64_t)r * w->row_bytes;
-    if (w->type == AN_TYPE_F16) g_mm.f16_row((const uint16_t *)src, dst, w->cols);
-    else an_dequant_row((an_type)w->type, src, dst, w->cols);
+/* Dequantizes elements [k0, k0 + kc) of weight row r (k0 and kc multiples of the block). */
+static void dequant_seg(const an_mat *w, int64_t r, int64_t k0, int64_t kc, float *dst) {
+    const an_type_traits *tt = an_type_traits_get(w->type);
+    const uint8_t *src = (const uint8_t *)w->data + (uint64_t)r * w->row_bytes + (uint64_t)(k0 / tt->blck) * tt->size;
+    if (w->type == AN_TYPE_F16) g_mm.f16_row((const uint16_t *)src, dst, kc);
+    else if (w->type == AN_TYPE_F32) memcpy(dst, src, (size_t)kc * 4);
+    else an_dequant_row((an_type)w->type, src, dst, kc);
 }
 
-/* Phase 1: convert each activation row to the vec_dot type and back to f32, so every kernel
- * sees exactly the values llama.cpp's dot products see. */
+/* Phase 1: convert each activation row to the vec_dot type; for batches also back to f32, so
+ * the float kernel sees exactly the values llama.cpp's dot products see. */
 static void mm_convert(void *arg, int ith, int nth) {
     mm_job *j = arg;
     int64_t K = j->w->cols;
     for (int t = ith; t < j->n; t += nth) {
         const float *x = j->x + (int64_t)t * K;
+        uint8_t *a = j->act + (uint64_t)t * j->act_row_bytes;
+        if (j->n == 1) { /* decode: the GEMV kernels take the converted row itself */
+            if (j->vdt == AN_TYPE_F32) memcpy(a, x, (size_t)K * 4);
+            else an_quant_act_row(j->vdt, x, a, K);
+            continue;
+        }
         float *xf = j->xf + (int64_t)t * K;
         if (j->vdt == AN_TYPE_F32) {
             memcpy(xf, x, (size_t)K * 4);
             continue;
         }
-        uint8_t *a = j->act + (uint64_t)t * j->act_row_bytes;
         an_quant_act_row(j->vdt, x, a, K);
         if (j->vdt == AN_TYPE_F16) g_mm.f16_row((const uint16_t *)a, xf, K);
         else an_dequant_row(j->vdt, a, xf, K);
     }
 }
 
-/* Phase 2: each thread owns a contiguous range of PANEL-row groups. */
-static void mm_compute(void *arg, int ith, int nth) {
+/* Phase 2, decode: each thread takes a contiguous range of rows. */
+static void mm_gemv(void *arg, int ith, int nth) {
     mm_job *j = arg;
     const an_mat *w = j->w;
-    int64_t K = w->cols, M = w->rows;
-    int64_t groups = (M + PANEL - 1) / PANEL;
-    int64_t g0 = groups * ith / nth, g1 = groups * (ith + 1) / nth;
+    int64_t r0 = w->rows * ith / nth, r1 = w->rows * (ith + 1) / nth;
+    if (r1 > r0)
+        j->gemv((const uint8_t *)w->data + (uint64_t)r0 * w->row_bytes, w->row_bytes, w->cols, j->act, j->y + r0, r1 - r0);
+}
+
+/* Phase 2, batch: each thread owns a contiguous range of panels; per panel and K block it
+ * packs the weights once and runs them against every token. */
+static void mm_gemm(void *arg, int ith, int nth) {
+    mm_job *j = arg;
+    const an_mat *w = j->w;
+    const int PR = g_mm.pr;
+    const int64_t K = w->cols, M = w->rows;
+    const int64_t panels = (M + PR - 1) / PR;
+    const int64_t p0 = panels * ith / nth, p1 = panels * (ith + 1) / nth;
     float *panel = (float *)(j->thread_ws + (size_t)ith * j->per_thread);
-    float *row = panel + PANEL * K;
-    for (int64_t g = g0; g < g1; g++) {
-        int64_t r0 = g * PANEL;
-        int nr = (int)(M - r0 < PANEL ? M - r0 : PANEL);
-        if (j->n == 1) {
-            for (int r = 0; r < nr; r++) {
-                const float *wr;
-                if (w->type == AN_TYPE_F32) wr = (const float *)((const uint8_t *)w->data + (uint64_t)(r0 + r) * w->row_bytes);
-                else { dequant_row(w, r0 + r, row); wr = row; }
-                j->y[r0 + r] = g_mm.dot(wr, j->xf, K);
+    float *row = panel + MAX_PR * KC;
+    for (int64_t pi = p0; pi < p1; pi++) {
+        const int64_t r0 = pi * PR;
+        const int nr = (int)(M - r0 < PR ? M - r0 : PR);
+        for (int64_t k0 = 0; k0 < K; k0 += KC) {
+            const int64_t kc = K - k0 < KC ? K - k0 : KC;
+            for (int r = 0; r < PR; r++) {
+                if (r < nr) dequant_seg(w, r0 + r, k0, kc, row);
+                else memset(row, 0, (size_t)kc * 4); /* pad: the kernel always computes PR lanes */
+                for (int64_t k = 0; k < kc; k++) panel[k * PR + r] = row[k];
             }
-            continue;
+            g_mm.gemm(panel, kc, j->xf + k0, K, j->n, j->y + r0, j->ldy, nr, k0 > 0);
         }
-        for (int r = 0; r < PANEL; r++) {
-            if (r < nr) dequant_row(w, r0 + r, row);
-            else memset(row, 0, (size_t)K * 4); /* pad: the kernel always computes 16 lanes */
-            for (int64_t k = 0; k < K; k++) panel[k * PANEL + r] = row[k];
-        }
-        g_mm.panel(panel, K, j->xf, j->n, j->y + r0, j->ldy, nr);
     }
 }
 
 void an_cpu_matmul(an_pool *pool, const an_mat *w, const float *x, int n, float *y, int64_t ldy,
                    void *ws) {
-    pthread_once(&g_mm_once, mm_init);
+    mm_ensure_init();
     mm_job j = {.w = w, .x = x, .n = n, .y = y, .ldy = ldy};
     j.vdt = an_quant_vec_dot_type((an_type)w->type);
     const an_type_traits *vt = an_type_traits_get(j.vdt);
@@ -158,7 +200,12 @@ void an_cpu_matmul(an_pool *pool, const an_mat *w, const float *x, int n, float 
     j.xf = (float *)p;
     p += ALIGN64(nn * K * 4);
     j.thread_ws = p;
-    j.per_thread = ALIGN64((PANEL + 1) * K * 4);
+    j.per_thread = ALIGN64((MAX_PR + 1) * KC * 4);
     an_pool_run(pool, mm_convert, &j);
-    an_pool_run(pool, mm_compute, &j);
+    if (n == 1) {
+        j.gemv = an_gemv_get((an_type)w->type);
+        an_pool_run(pool, mm_gemv, &j);
+    } else {
+        an_pool_run(pool, mm_gemm, &j);
+    }
 }

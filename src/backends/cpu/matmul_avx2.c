@@ -4,6 +4,7 @@
 #include <string.h>
 
 #define MM_SUFFIX avx2
+#define MM_PR 16
 #include "backends/cpu/matmul_body.inc"
 
 void an_mm_f16_row_avx2(const uint16_t *x, float *y, int64_t n) {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #define MM_SUFFIX avx512
+#define MM_PR 32
 #include "backends/cpu/matmul_body.inc"
 
 void an_mm_f16_row_avx512(const uint16_t *x, float *y, int64_t n) {

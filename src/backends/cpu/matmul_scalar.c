@@ -3,4 +3,5 @@
 #include <string.h>
 
 #define MM_SUFFIX scalar
+#define MM_PR 16
 #include "backends/cpu/matmul_body.inc"

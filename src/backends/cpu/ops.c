@@ -71,17 +71,13 @@ void an_swiglu(const float *g, const float *u, float *y, int64_t n) {
 
 /* ---- attention ---------------------------------------------------------------------------- */
 
-static inline float kv_get(const void *base, int64_t idx, int f16) {
-    return f16 ? an_f16_to_f32(((const uint16_t *)base)[idx]) : ((const float *)base)[idx];
-}
-
 /* One (token, head) pair: scores over positions 0..p, softmax (sum in double, as ggml), then
- * the probability-weighted sum of V rows. */
+ * the probability-weighted sum of V rows. O(p) scratch; dots and axpys use the ISA kernels. */
 static void attn_one(const an_attn_args *a, int t, int h, float *sc) {
     const int hd = a->hd, p = a->pos0 + t;
     const int kvh = h / (a->n_head / a->n_head_kv);
     const float *q = a->q + (int64_t)t * a->n_head * hd + (int64_t)h * hd;
-    float qr[512];
+    float qr[512], row[512];
     const float *qq = q;
     if (a->kv_f16) { /* llama.cpp converts q to the cache type for the K·q product */
         for (int i = 0; i < hd; i++) qr[i] = an_round_f16(q[i]);
@@ -90,13 +86,12 @@ static void attn_one(const an_attn_args *a, int t, int h, float *sc) {
     float mx = -INFINITY;
     for (int j = 0; j <= p; j++) {
         const int64_t base = (int64_t)j * a->kv_stride + (int64_t)kvh * hd;
-        float s = 0;
+        float s;
         if (a->kv_f16) {
-            const uint16_t *k = (const uint16_t *)a->k + base;
-            for (int i = 0; i < hd; i++) s += an_f16_to_f32(k[i]) * qq[i];
+            an_cpu_f16_to_f32((const uint16_t *)a->k + base, row, hd);
+            s = an_cpu_dot_f32(row, qq, hd);
         } else {
-            const float *k = (const float *)a->k + base;
-            for (int i = 0; i < hd; i++) s += k[i] * qq[i];
+            s = an_cpu_dot_f32((const float *)a->k + base, qq, hd);
         }
         s *= a->scale;
         sc[j] = s;
@@ -109,16 +104,18 @@ static void attn_one(const an_attn_args *a, int t, int h, float *sc) {
         sum += e;
     }
     const float inv = (float)(1.0 / sum);
-    for (int j = 0; j <= p; j++) {
-        sc[j] *= inv;
-        if (a->kv_f16) sc[j] = an_round_f16(sc[j]);
-    }
     float *o = a->out + (int64_t)t * a->n_head * hd + (int64_t)h * hd;
     for (int i = 0; i < hd; i++) o[i] = 0;
     for (int j = 0; j <= p; j++) {
+        float w = sc[j] * inv;
+        if (a->kv_f16) w = an_round_f16(w); /* llama.cpp multiplies f16 V by f16 probabilities */
         const int64_t base = (int64_t)j * a->kv_stride + (int64_t)kvh * hd;
-        const float w = sc[j];
-        for (int i = 0; i < hd; i++) o[i] += w * kv_get(a->v, base + i, a->kv_f16);
+        if (a->kv_f16) {
+            an_cpu_f16_to_f32((const uint16_t *)a->v + base, row, hd);
+            an_cpu_axpy_f32(o, w, row, hd);
+        } else {
+            an_cpu_axpy_f32(o, w, (const float *)a->v + base, hd);
+        }
     }
 }
 
