@@ -1,0 +1,92 @@
+/* limits_amx.c — AMX tile peaks: TDPBF16PS and TDPBSSD on register-resident tiles (see
+ * limits.h). The caller must already hold XTILEDATA permission (arch_prctl), or the first tile
+ * instruction faults. */
+#include "bench/limits.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+/* The 64-byte tile configuration of palette 1 (Intel SDM, LDTILECFG). */
+typedef struct {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} tilecfg;
+
+/* All 8 tiles at their full 16 rows x 64 bytes: tmm0-3 accumulators, tmm4-5 A, tmm6-7 B. Four
+ * independent accumulators (a 2x2 block) keep the tile unit busy despite each op's latency. */
+static void config(void) {
+    tilecfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++) {
+        cfg.colsb[t] = 64;
+        cfg.rows[t] = 16;
+    }
+    _tile_loadconfig(&cfg);
+}
+
+float an_lim_amx_bf16(int64_t iters) {
+    /* A and B hold a small BF16 value (0x3a83 ~ 1e-3): sums stay far from overflow. */
+    uint16_t ab[16 * 32];
+    for (int i = 0; i < 16 * 32; i++) ab[i] = 0x3a83;
+    float c[16 * 16];
+    config();
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    _tile_loadd(4, ab, 64);
+    _tile_loadd(5, ab, 64);
+    _tile_loadd(6, ab, 64);
+    _tile_loadd(7, ab, 64);
+    for (int64_t i = 0; i < iters; i++) {
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    float s = 0;
+    _tile_stored(0, c, 64);
+    s += c[0];
+    _tile_stored(1, c, 64);
+    s += c[0];
+    _tile_stored(2, c, 64);
+    s += c[0];
+    _tile_stored(3, c, 64);
+    s += c[0];
+    _tile_release(); /* back to the init state, so context switches stop saving 8 KiB of tiles */
+    return s;
+}
+
+int32_t an_lim_amx_int8(int64_t iters) {
+    int8_t ab[16 * 64];
+    for (int i = 0; i < 16 * 64; i++) ab[i] = 1;
+    int32_t c[16 * 16];
+    config();
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    _tile_loadd(4, ab, 64);
+    _tile_loadd(5, ab, 64);
+    _tile_loadd(6, ab, 64);
+    _tile_loadd(7, ab, 64);
+    for (int64_t i = 0; i < iters; i++) {
+        _tile_dpbssd(0, 4, 6);
+        _tile_dpbssd(1, 4, 7);
+        _tile_dpbssd(2, 5, 6);
+        _tile_dpbssd(3, 5, 7);
+    }
+    uint32_t s = 0; /* unsigned: the accumulators wrap on long runs, and the sum may too */
+    _tile_stored(0, c, 64);
+    s += (uint32_t)c[0];
+    _tile_stored(1, c, 64);
+    s += (uint32_t)c[0];
+    _tile_stored(2, c, 64);
+    s += (uint32_t)c[0];
+    _tile_stored(3, c, 64);
+    s += (uint32_t)c[0];
+    _tile_release();
+    return (int32_t)s;
+}
