@@ -1,5 +1,380 @@
-/* gemv_avx512.c — AVX-512 decode GEMV kernels (placeholder table: every type falls back to
- * the reference until a kernel is added here). */
-#include "backends/cpu/gemv.h"
+/* gemv_avx512.c — AVX-512 (F/BW/VL/DQ + VNNI) decode GEMV kernels: y[r] = dot(W row r, a).
+ *
+ * Decode is memory-bound: every weight byte is read once per token and the activation row is
+ * small and cache-resident. So the kernels are built to keep the load ports streaming:
+ *   - 4 rows per pass: the activation block (its load, its offset correction, its scale) is
+ *     prepared once and used by four weight rows, and four independent accumulator chains hide
+ *     the FMA/VNNI latencies. A tail of 1..3 rows repeats the last real row in the unused slots
+ *     (computed, not stored) so there is one code path.
+ *   - integer formats: exact integer block sums with VPDPBUSD (u8 x s8, 4 products summed into
+ *     each int32 lane, no saturation) or VPMADDUBSW + VPDPWSSD when a per-sub-block integer scale
+ *     is applied (K-quants); the float block scale is broadcast over the lanes and FMA'd into a
+ *     float accumulator, so nothing is reduced horizontally until the row is done.
+ *   - 32-element formats go two blocks per 512-bit register (lanes 0..7 = block b, 8..15 = b+1).
+ *
+ * Every kernel matches an_vec_dot_ref up to float summation order (block sums are exact
+ * integers; only the order/association of the float scaling and accumulation differs).
+ * Rows and activations may be unaligned: only unaligned or masked loads are used, and no load
+ * touches a byte outside the row (masked loads for partial tails). */
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
 
-const an_gemv_table an_gemv_table_avx512 = {.fn = {0}};
+#include "backends/cpu/gemv.h"
+#include "quant/quant.h"
+
+#define AI static inline __attribute__((always_inline))
+
+static inline uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static inline uint16_t rd16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+static inline float rdf32(const uint8_t *p) { float v; memcpy(&v, p, 4); return v; }
+static inline float h2f(const uint8_t *p) { return _cvtsh_ss(rd16(p)); }
+
+/* Pointers to rows r0..r0+3 (rows past nrows repeat the last real row); returns how many are real. */
+AI int rows4(const void *w, uint64_t rb, int64_t r0, int64_t nrows, const uint8_t *p[4]) {
+    const int64_t left = nrows - r0;
+    const int nr = left < 4 ? (int)left : 4;
+    for (int i = 0; i < 4; i++) p[i] = (const uint8_t *)w + (uint64_t)(r0 + (i < nr ? i : nr - 1)) * rb;
+    return nr;
+}
+
+AI void store4(float *y, int nr, __m512 c0, __m512 c1, __m512 c2, __m512 c3) {
+    y[0] = _mm512_reduce_add_ps(c0);
+    if (nr > 1) y[1] = _mm512_reduce_add_ps(c1);
+    if (nr > 2) y[2] = _mm512_reduce_add_ps(c2);
+    if (nr > 3) y[3] = _mm512_reduce_add_ps(c3);
+}
+
+/* ========================================================================================== */
+/* Float formats. 16 elements per step; the K % 16 tail with masked loads (no over-read).     */
+
+/* 16 weights (or the first m of them, the rest 0) as f32, for each float format */
+AI __m512 ld_f32(const uint8_t *p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+AI __m512 ld_f16(const uint8_t *p, __mmask16 m) { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p)); }
+/* bf16 -> f32 is exact: the bf16 bits are the top half of the f32 (VDPBF16PS is avoided: it
+ * runs at half the FP32 FMA rate on this core, and this path is bandwidth-bound anyway) */
+AI __m512 ld_bf16(const uint8_t *p, __mmask16 m) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
+}
+
+/* y[r] = sum_k W[r][k] a[k]; W: nrows x K elements of `es` bytes (row stride rb), a: K of the
+ * same type. The f16/bf16 activation is converted per 16-element step and shared by 4 rows
+ * (cheaper than a scratch copy: one conversion per 4 rows of weights). */
+#define FLOAT_GEMV(NAME, LD, ES)                                                                   \
+    static void NAME(const void *w, uint64_t rb, int64_t K, const void *a, float *y, int64_t nrows) { \
+        const uint8_t *av = a;                                                                     \
+        for (int64_t r0 = 0; r0 < nrows; r0 += 4) {                                                \
+            const uint8_t *p[4];                                                                   \
+            const int nr = rows4(w, rb, r0, nrows, p);                                             \
+            __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;                            \
+            int64_t k = 0;                                                                         \
+            for (; k + 16 <= K; k += 16) {                                                         \
+                const __m512 x = LD(av + ES * k, 0xFFFF);                                          \
+                c0 = _mm512_fmadd_ps(LD(p[0] + ES * k, 0xFFFF), x, c0);                            \
+                c1 = _mm512_fmadd_ps(LD(p[1] + ES * k, 0xFFFF), x, c1);                            \
+                c2 = _mm512_fmadd_ps(LD(p[2] + ES * k, 0xFFFF), x, c2);                            \
+                c3 = _mm512_fmadd_ps(LD(p[3] + ES * k, 0xFFFF), x, c3);                            \
+            }                                                                                      \
+            if (k < K) {                                                                           \
+                const __mmask16 m = (__mmask16)((1u << (K - k)) - 1);                              \
+                const __m512 x = LD(av + ES * k, m);                                               \
+                c0 = _mm512_fmadd_ps(LD(p[0] + ES * k, m), x, c0);                                 \
+                c1 = _mm512_fmadd_ps(LD(p[1] + ES * k, m), x, c1);                                 \
+                c2 = _mm512_fmadd_ps(LD(p[2] + ES * k, m), x, c2);                                 \
+                c3 = _mm512_fmadd_ps(LD(p[3] + ES * k, m), x, c3);                                 \
+            }                                                                                      \
+            store4(y + r0, nr, c0, c1, c2, c3);                                                    \
+        }                                                                                          \
+    }
+FLOAT_GEMV(gemv_f32, ld_f32, 4)
+FLOAT_GEMV(gemv_f16, ld_f16, 2)
+FLOAT_GEMV(gemv_bf16, ld_bf16, 2)
+
+/* ========================================================================================== */
+/* 32-element block formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 against Q8_0 / Q8_1 activations).
+ *
+ * Per pair of blocks (b, b+1) and row:  S = 16 int32 lanes whose lanes 0..7 sum to block b's
+ * integer dot product and lanes 8..15 to block b+1's;  acc += float(S) * [dw_b*da_b x8,
+ * dw_b1*da_b1 x8]  (+ [m_b, 0.., m_b1, 0..] * [s_b x8, s_b1 x8] for Q4_1/Q5_1: the m*s term of
+ * sum_e (q_e dw + m) (da a_e) = dw da sum q_e a_e + m (da sum a_e), s = da sum a_e).
+ *
+ * VPDPBUSD multiplies UNSIGNED bytes by SIGNED bytes. Weight codes are made unsigned by an
+ * offset: Q4_0 stores q+8 (0..15), Q5_0 q+16 (0..31), Q8_0 gets q+128 via xor 0x80 (-128..127
+ * -> 0..255). Then sum (q+o) a = sum q a + o sum a, so the accumulator for a pair starts at
+ * -o*sum(a) (lanes of a VPDPBUSD of the constant o with a, negated): computed once per
+ * activation pair and shared by the four rows — no per-row correction, no horizontal work.
+ *
+ * Block scales: a masked 16-bit load picks d of both blocks (never reading past the row),
+ * VPERMW spreads d_b over lanes 0..7 and d_b1 over 8..15, VCVTPH2PS makes them f32. */
+
+enum { FM_Q4_0, FM_Q4_1, FM_Q5_0, FM_Q5_1, FM_Q8_0 };
+
+/* bytes per weight block, offset of qh (Q5), offset of qs, bias o added to codes */
+AI int wbs(int f) { return f == FM_Q4_0 ? 18 : f == FM_Q4_1 ? 20 : f == FM_Q5_0 ? 22 : f == FM_Q5_1 ? 24 : 34; }
+AI int wqh(int f) { return f == FM_Q5_0 ? 2 : 4; }
+AI int wqs(int f) { return f == FM_Q4_0 ? 2 : f == FM_Q4_1 ? 4 : f == FM_Q5_0 ? 6 : f == FM_Q5_1 ? 8 : 2; }
+AI int wbias(int f) { return f == FM_Q4_0 ? 8 : f == FM_Q5_0 ? 16 : f == FM_Q8_0 ? 128 : 0; }
+AI int has_min(int f) { return f == FM_Q4_1 || f == FM_Q5_1; }
+
+/* f32 lanes [h[0] x8, h[w1] x8] from the f16 words at word offsets 0 and w1 of p (w1 only when
+ * two; else lanes 8..15 are 0). */
+AI __m512 scale_pair(const uint8_t *p, int w0, int w1, int two) {
+    const __mmask32 m = two ? ((1u << w0) | (1u << w1)) : (1u << w0);
+    const __m512i v = _mm512_maskz_loadu_epi16(m, p);
+    const __m512i idx = _mm512_mask_set1_epi32(_mm512_set1_epi32(w0 * 0x10001), 0x00F0, w1 * 0x10001);
+    return _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(idx, v)));
+}
+/* f32 lanes [h[w0], 0 x7, h[w1], 0 x7]: the min of each block in one lane only */
+AI __m512 min_pair(const uint8_t *p, int w0, int w1, int two) {
+    const __mmask32 m = two ? ((1u << w0) | (1u << w1)) : (1u << w0);
+    const __m512i v = _mm512_maskz_loadu_epi16(m, p);
+    const __m512i idx = _mm512_mask_set1_epi32(_mm512_set1_epi32(w0 * 0x10001), 0x00F0, w1 * 0x10001);
+    return _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_maskz_permutexvar_epi16(0x0101, idx, v)));
+}
+
+/* The 64 unsigned codes of blocks at x (and x + bs when two) in element order:
+ * bytes 0..31 = block b elements 0..31, bytes 32..63 = block b+1. Without `two` the upper half
+ * is left as any finite codes: it meets a zero activation half and a zero scale. */
+AI __m512i codes_pair(int f, const uint8_t *x, int two) {
+    const int bs = wbs(f);
+    if (f == FM_Q8_0) {
+        const __m256i lo = _mm256_loadu_si256((const void *)(x + 2));
+        const __m256i hi = two ? _mm256_loadu_si256((const void *)(x + bs + 2)) : _mm256_setzero_si256();
+        /* xor 0x80 = +128 on two's complement bytes: -128..127 -> 0..255 (unsigned operand) */
+        return _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), _mm512_set1_epi8((char)0x80));
+    }
+    /* qs of block b in 128-bit lanes 0,1 and of block b+1 in lanes 2,3; the odd lane of each
+     * pair is shifted right by 4 so that masking with 0x0F leaves [low nibbles = elements
+     * 0..15 | high nibbles = elements 16..31] per block */
+    __m512i v = _mm512_broadcast_i32x4(_mm_loadu_si128((const void *)(x + wqs(f))));
+    if (two) v = _mm512_mask_broadcast_i32x4(v, 0xFF00, _mm_loadu_si128((const void *)(x + bs + wqs(f))));
+    const __m512i sh = _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0);
+    __m512i c = _mm512_and_si512(_mm512_srlv_epi64(v, sh), _mm512_set1_epi8(0x0F));
+    if (f == FM_Q5_0 || f == FM_Q5_1) {
+        /* bit e of qh is bit 4 of element e: qh of both blocks is exactly a 64-bit byte mask
+         * in element order, so a masked byte add of 16 sets bit 4 */
+        const uint64_t h = (uint64_t)rd32(x + wqh(f)) | (two ? (uint64_t)rd32(x + bs + wqh(f)) << 32 : 0);
+        c = _mm512_mask_add_epi8(c, (__mmask64)h, c, _mm512_set1_epi8(16));
+    }
+    return c;
+}
+
+/* Activation side of a pair, shared by the rows: the quants, the start value of the int32
+ * accumulator (-o * sum a), the f32 scales d and (Q8_1) s. */
+typedef struct { __m512i q, init; __m512 d, s; } act_pair;
+
+AI void act_load(int f, const uint8_t *y, int two, act_pair *ap) {
+    const int q81 = has_min(f), abk = q81 ? 36 : 34, aq = q81 ? 4 : 2;
+    const __m256i lo = _mm256_loadu_si256((const void *)(y + aq));
+    const __m256i hi = two ? _mm256_loadu_si256((const void *)(y + abk + aq)) : _mm256_setzero_si256();
+    ap->q = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+    const int o = wbias(f);
+    if (o) {
+        const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8((char)o), ap->q);
+        ap->init = _mm512_sub_epi32(_mm512_setzero_si512(), s);
+    } else {
+        ap->init = _mm512_setzero_si512();
+    }
+    ap->d = scale_pair(y, 0, abk / 2, two);
+    ap->s = q81 ? scale_pair(y, 1, abk / 2 + 1, two) : _mm512_setzero_ps();
+}
+
+AI void row_pair(int f, const uint8_t *x, const act_pair *ap, int two, __m512 *acc) {
+    const int bs = wbs(f);
+    const __m512i c = codes_pair(f, x, two);
+    const __m512i s = _mm512_dpbusd_epi32(ap->init, c, ap->q);
+    const __m512 d = _mm512_mul_ps(scale_pair(x, 0, bs / 2, two), ap->d);
+    *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), d, *acc);
+    if (has_min(f)) *acc = _mm512_fmadd_ps(min_pair(x, 1, bs / 2 + 1, two), ap->s, *acc);
+}
+
+/* y[r] = dot(W row r, a); W: nrows rows of K/32 blocks of format f, a: K/32 Q8_0/Q8_1 blocks */
+AI void gemv_b32(int f, const void *w, uint64_t rb, int64_t K, const void *a, float *y, int64_t nrows) {
+    const int64_t nb = K / 32;
+    const int bs = wbs(f), abk = has_min(f) ? 36 : 34;
+    const uint8_t *av = a;
+    for (int64_t r0 = 0; r0 < nrows; r0 += 4) {
+        const uint8_t *p[4];
+        const int nr = rows4(w, rb, r0, nrows, p);
+        __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
+        int64_t b = 0;
+        for (; b + 2 <= nb; b += 2) {
+            act_pair ap;
+            act_load(f, av + b * abk, 1, &ap);
+            row_pair(f, p[0] + b * bs, &ap, 1, &c0);
+            row_pair(f, p[1] + b * bs, &ap, 1, &c1);
+            row_pair(f, p[2] + b * bs, &ap, 1, &c2);
+            row_pair(f, p[3] + b * bs, &ap, 1, &c3);
+        }
+        if (b < nb) { /* odd block count: one block, the upper lanes see zeros */
+            act_pair ap;
+            act_load(f, av + b * abk, 0, &ap);
+            row_pair(f, p[0] + b * bs, &ap, 0, &c0);
+            row_pair(f, p[1] + b * bs, &ap, 0, &c1);
+            row_pair(f, p[2] + b * bs, &ap, 0, &c2);
+            row_pair(f, p[3] + b * bs, &ap, 0, &c3);
+        }
+        store4(y + r0, nr, c0, c1, c2, c3);
+    }
+}
+
+#define B32(NAME, F)                                                                               \
+    static void NAME(const void *w, uint64_t rb, int64_t K, const void *a, float *y, int64_t n) { \
+        gemv_b32(F, w, rb, K, a, y, n);                                                            \
+    }
+B32(gemv_q4_0, FM_Q4_0)
+B32(gemv_q4_1, FM_Q4_1)
+B32(gemv_q5_0, FM_Q5_0)
+B32(gemv_q5_1, FM_Q5_1)
+B32(gemv_q8_0, FM_Q8_0)
+
+/* ========================================================================================== */
+/* K-quants against Q8_K (292 B: d f32 @0, qs[256] @4, bsums[16] i16 @260).
+ *
+ * Per super-block and row the integer part is sum_s sc[s] * sum_{e in s} q_e a_e, computed
+ * 64 elements at a time: VPMADDUBSW (u8 codes x s8 activations -> s16 pair sums; no saturation:
+ * |code| <= 63, |a| <= 128, 2*63*128 < 32767) then VPDPWSSD against a vector holding each
+ * word's sub-block scale (s16 x s16 pair sums added into int32 lanes, exact). The min / offset
+ * terms need sum_{e in s} a_e, which Q8_K already carries as bsums (sums of 16): no extra pass
+ * over the activation. */
+
+/* Q4_K/Q5_K 6-bit scales and mins (layout in quant_k.c) as bytes: sc[0..7] and m[0..7].
+ * bytes 0..3 hold sc[0..3] (low 6 bits) and the top 2 bits of sc[4..7]; bytes 4..7 the same
+ * for m; bytes 8..11 the low 4 bits of sc[4..7] (low nibble) and m[4..7] (high nibble). */
+AI void k4_unpack(const uint8_t *s, uint64_t *sc, uint64_t *mn) {
+    const uint32_t u0 = rd32(s), u1 = rd32(s + 4), u2 = rd32(s + 8);
+    const uint32_t sc_hi = (u2 & 0x0f0f0f0fu) | ((u0 >> 6) & 0x03030303u) << 4;
+    const uint32_t m_hi = ((u2 >> 4) & 0x0f0f0f0fu) | ((u1 >> 6) & 0x03030303u) << 4;
+    *sc = (uint64_t)(u0 & 0x3f3f3f3fu) | (uint64_t)sc_hi << 32;
+    *mn = (uint64_t)(u1 & 0x3f3f3f3fu) | (uint64_t)m_hi << 32;
+}
+
+/* Activation side of a Q8_K super-block, shared by the rows. */
+typedef struct { __m512i q[4]; __m128i bs16; __m256i bsums; float d; } act_k;
+
+AI void act_k_load(const uint8_t *y, int pairs, act_k *ak) {
+    for (int j = 0; j < 4; j++) ak->q[j] = _mm512_loadu_si512((const void *)(y + 4 + 64 * j));
+    ak->bsums = _mm256_loadu_si256((const void *)(y + 260));
+    if (pairs) { /* sums of 32 (bsums[2s] + bsums[2s+1], |.| <= 4096) as 8 s16 words */
+        const __m256i s32 = _mm256_madd_epi16(ak->bsums, _mm256_set1_epi16(1));
+        ak->bs16 = _mm_packs_epi32(_mm256_castsi256_si128(s32), _mm256_extracti128_si256(s32, 1));
+    }
+    ak->d = rdf32(y);
+}
+
+/* word-index vectors for VPERMW: words 0..15 <- word i0, words 16..31 <- word i1 */
+AI __m512i idx2(int i0, int i1) {
+    return _mm512_mask_set1_epi32(_mm512_set1_epi32(i0 * 0x10001), 0xFF00, i1 * 0x10001);
+}
+/* words 8i..8i+7 <- word i0+i, i = 0..3 */
+AI __m512i idx4(int i0) {
+    return _mm512_set_epi32((i0 + 3) * 0x10001, (i0 + 3) * 0x10001, (i0 + 3) * 0x10001, (i0 + 3) * 0x10001,
+                            (i0 + 2) * 0x10001, (i0 + 2) * 0x10001, (i0 + 2) * 0x10001, (i0 + 2) * 0x10001,
+                            (i0 + 1) * 0x10001, (i0 + 1) * 0x10001, (i0 + 1) * 0x10001, (i0 + 1) * 0x10001,
+                            i0 * 0x10001, i0 * 0x10001, i0 * 0x10001, i0 * 0x10001);
+}
+
+/* Q4_K (144 B: d, dmin f16 @0,2; scales[12] @4; qs[128] @16) and Q5_K (qh[32] @16, qs @48).
+ * Chunk c (elements 64c..64c+63) = qs[32c..32c+31]: low nibbles are elements 64c..+31
+ * (sub-block 2c), high nibbles 64c+32..+63 (sub-block 2c+1). A 256-bit broadcast of the 32
+ * bytes, the upper half shifted right by 4, masked with 0x0F, gives the 64 codes in order.
+ * Q5_K: bit 4 of element 64c+32k+l is bit 2c+k of qh[l]: a byte test against [1<<2c x32,
+ * 1<<(2c+1) x32] on qh broadcast to both halves yields the byte mask for adding 16.
+ * x = d*sc*q - dmin*m per sub-block, so dot = d dy sum_s sc_s (q.a)_s - dmin dy sum_s m_s bsum_s. */
+AI void row_k45(int q5, const uint8_t *x, const act_k *ak, __m512 *acc) {
+    uint64_t sc, mn;
+    k4_unpack(x + 4, &sc, &mn);
+    const __m512i scw = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
+    const uint8_t *qs = x + (q5 ? 48 : 16);
+    const __m512i sh = _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    __m512i qh = _mm512_setzero_si512();
+    if (q5) qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const void *)(x + 16)));
+    __m512i isum = _mm512_setzero_si512();
+    for (int c = 0; c < 4; c++) {
+        const __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const void *)(qs + 32 * c)));
+        __m512i q = _mm512_and_si512(_mm512_srlv_epi64(v, sh), m4);
+        if (q5) {
+            const __m512i bit = _mm512_mask_set1_epi8(_mm512_set1_epi8((char)(1 << (2 * c))),
+                                                      0xFFFFFFFF00000000ull, (char)(1 << (2 * c + 1)));
+            q = _mm512_mask_add_epi8(q, _mm512_test_epi8_mask(qh, bit), q, _mm512_set1_epi8(16));
+        }
+        const __m512i p16 = _mm512_maddubs_epi16(q, ak->q[c]);
+        isum = _mm512_dpwssd_epi32(isum, p16, _mm512_permutexvar_epi16(idx2(2 * c, 2 * c + 1), scw));
+    }
+    /* min term: 8 words m[s] against the 8 words bsum32[s] -> 4 int32 lanes */
+    const __m128i msum = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mn)), ak->bs16);
+    const __m128 dd = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)rd32(x))), _mm_set1_ps(ak->d)); /* d dy, dmin dy */
+    *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_broadcastss_ps(dd), *acc);
+    *acc = _mm512_fmadd_ps(_mm512_zextps128_ps512(_mm_cvtepi32_ps(msum)),
+                           _mm512_sub_ps(_mm512_setzero_ps(), _mm512_broadcastss_ps(_mm_movehdup_ps(dd))), *acc);
+}
+
+/* Q6_K (210 B: ql[128] @0, qh[64] @128, scales[16] s8 @192, d f16 @208).
+ * Half h (elements 128h..128h+127) in two registers of 64 elements, t = 0,1 and t = 2,3:
+ *   low 4 bits: ql[64h..64h+63] low nibbles (t = 0,1) / high nibbles (t = 2,3)
+ *   high 2 bits: bits 2t..2t+1 of qh[32h + l], brought to bits 4..5 by a per-256-bit-half
+ *   shift of qh broadcast to both halves (64-bit lane shifts are safe: after the shift only
+ *   bits 4..5 of each byte are kept, and those come from the same byte for shifts <= 4).
+ * Codes are q + 32 (0..63, unsigned for VPMADDUBSW); the offset comes back out as
+ * 32 * sum_s sc_s bsum_s (sub-blocks of 16 = Q8_K's bsums exactly), one VPMADDWD per row. */
+AI void row_q6k(const uint8_t *x, const act_k *ak, __m512 *acc) {
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const void *)(x + 192)));
+    const __m512i scw = _mm512_castsi256_si512(sc16);
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+    __m512i isum = _mm512_setzero_si512();
+    for (int h = 0; h < 2; h++) {
+        const __m512i ql = _mm512_loadu_si512((const void *)(x + 64 * h));
+        const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const void *)(x + 128 + 32 * h)));
+        const __m512i hA = _mm512_and_si512(_mm512_sllv_epi64(qh, _mm512_set_epi64(2, 2, 2, 2, 4, 4, 4, 4)), m30);
+        const __m512i hB = _mm512_and_si512(_mm512_srlv_epi64(qh, _mm512_set_epi64(2, 2, 2, 2, 0, 0, 0, 0)), m30);
+        const __m512i qA = _mm512_or_si512(_mm512_and_si512(ql, m4), hA);
+        const __m512i qB = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4), hB);
+        isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(qA, ak->q[2 * h]), _mm512_permutexvar_epi16(idx4(8 * h), scw));
+        isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(qB, ak->q[2 * h + 1]),
+                                   _mm512_permutexvar_epi16(idx4(8 * h + 4), scw));
+    }
+    const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(sc16, ak->bsums), 5); /* 32 sum sc bsum */
+    isum = _mm512_sub_epi32(isum, _mm512_zextsi256_si512(corr));
+    const float d = h2f(x + 208) * ak->d;
+    *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(d), *acc);
+}
+
+/* y[r] = dot(W row r, a); W: nrows rows of K/256 super-blocks (bs bytes), a: K/256 Q8_K blocks */
+AI void gemv_k(int kind, const void *w, uint64_t rb, int64_t K, const void *a, float *y, int64_t nrows) {
+    const int64_t nb = K / 256;
+    const int bs = kind == 4 ? 144 : kind == 5 ? 176 : 210;
+    const uint8_t *av = a;
+    for (int64_t r0 = 0; r0 < nrows; r0 += 4) {
+        const uint8_t *p[4];
+        const int nr = rows4(w, rb, r0, nrows, p);
+        __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
+        for (int64_t b = 0; b < nb; b++) {
+            act_k ak;
+            act_k_load(av + b * 292, kind != 6, &ak);
+            if (kind == 6) {
+                row_q6k(p[0] + b * bs, &ak, &c0);
+                row_q6k(p[1] + b * bs, &ak, &c1);
+                row_q6k(p[2] + b * bs, &ak, &c2);
+                row_q6k(p[3] + b * bs, &ak, &c3);
+            } else {
+                row_k45(kind == 5, p[0] + b * bs, &ak, &c0);
+                row_k45(kind == 5, p[1] + b * bs, &ak, &c1);
+                row_k45(kind == 5, p[2] + b * bs, &ak, &c2);
+                row_k45(kind == 5, p[3] + b * bs, &ak, &c3);
+            }
+        }
+        store4(y + r0, nr, c0, c1, c2, c3);
+    }
+}
+
+static void gemv_q4_k(const void *w, uint64_t rb, int64_t K, const void *a, float *y, int64_t n) { gemv_k(4, w, rb, K, a, y, n); }
+static void gemv_q5_k(const void *w, uint64_t rb, int64_t K, const void *a, float *y, int64_t n) { gemv_k(5, w, rb, K, a, y, n); }
+static void gemv_q6_k(const void *w, uint64_t rb, int64_t K, const void *a, float *y, int64_t n) { gemv_k(6, w, rb, K, a, y, n); }
+
+const an_gemv_table an_gemv_table_avx512 = {.fn = {
+    [AN_TYPE_F32] = gemv_f32,   [AN_TYPE_F16] = gemv_f16,   [AN_TYPE_BF16] = gemv_bf16,
+    [AN_TYPE_Q4_0] = gemv_q4_0, [AN_TYPE_Q4_1] = gemv_q4_1, [AN_TYPE_Q5_0] = gemv_q5_0,
+    [AN_TYPE_Q5_1] = gemv_q5_1, [AN_TYPE_Q8_0] = gemv_q8_0, [AN_TYPE_Q4_K] = gemv_q4_k,
+    [AN_TYPE_Q5_K] = gemv_q5_k, [AN_TYPE_Q6_K] = gemv_q6_k,
+}};
