@@ -45,7 +45,8 @@ an_status an_llm_state_init(an_llm_state *s, const an_llm *m, int n_ctx, int n_u
     size_t sizes[] = {
         ub * E * 4, ub * E * 4, ub * NQ * 4, ub * NKV * 4, ub * NKV * 4, ub * NQ * 4, ub * FF * 4,
         ub * FF * 4, (logits_all ? ub : 1) * V * 4, (size_t)hp->n_rot * 4 + 64,
-        (size_t)nth * (size_t)n_ctx * 4, an_cpu_matmul_wsize((int64_t)kmax, n_ubatch, nth),
+        (size_t)nth * an_attn_scratch_floats(hp->n_head, hp->n_head_kv, hp->head_dim, n_ctx) * 4,
+        an_cpu_matmul_wsize((int64_t)kmax, n_ubatch, nth),
     };
     size_t total = 0;
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) total += ALIGN64(sizes[i]);

@@ -65,8 +65,15 @@ void an_swiglu(const float *g, const float *u, float *y, int64_t n);
  * cache holding positions 0 .. pos0+n-1.
  *   q:   [n][n_head*hd] (roped), out: [n][n_head*hd]
  *   k,v: cache rows [pos][n_head_kv*hd], f32 or f16 (kv_f16), row stride kv_stride elements
- * Head h reads KV head h / (n_head / n_head_kv). With an f16 cache, q and the softmax
- * probabilities are rounded to f16 before their dot products, as llama.cpp does. */
+ * Head h reads KV head h / (n_head / n_head_kv).
+ *
+ * an_cpu_attention is tiled: one work item is a KV head and a block of AN_ATTN_QB query
+ * tokens, i.e. all (n_head/n_head_kv) * AN_ATTN_QB queries that share those K/V rows; each K
+ * and V row is converted to f32 once per tile and used by every query, and the softmax is
+ * computed online (running max and sum), so memory stays O(tile) whatever the context length.
+ * an_attention_ref is the scalar reference: exact two-pass softmax (sum in double), and with an
+ * f16 cache q and the probabilities rounded to f16 first, as llama.cpp's non-flash path does. */
+#define AN_ATTN_QB 8
 typedef struct an_attn_args {
     const float *q;
     const void *k, *v;
@@ -75,8 +82,12 @@ typedef struct an_attn_args {
     int64_t kv_stride;
     int kv_f16;
     float scale;
-    float *scratch; /* nth * (pos0 + n) floats */
+    float *scratch; /* nth * an_attn_scratch_floats(...) floats */
 } an_attn_args;
+
+/* Scratch floats one thread needs (head_dim <= 512). */
+size_t an_attn_scratch_floats(int n_head, int n_head_kv, int hd, int n_ctx);
 void an_cpu_attention(an_pool *pool, const an_attn_args *a);
+void an_attention_ref(const an_attn_args *a);
 
 #endif
