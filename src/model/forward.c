@@ -116,9 +116,8 @@ an_status an_llm_forward(an_llm_state *s, const int32_t *tokens, int n, an_err *
     for (int l = 0; l < hp->n_layer; l++) {
         const an_layer *L = &m->layers[l];
         for (int t = 0; t < n; t++) an_rms_norm(s->x + t * E, L->attn_norm.data, s->h + t * E, E, hp->rms_eps);
-        an_cpu_matmul(pool, &L->wq, s->h, n, s->q, NQ, s->mm_ws);
-        an_cpu_matmul(pool, &L->wk, s->h, n, s->k, NKV, s->mm_ws);
-        an_cpu_matmul(pool, &L->wv, s->h, n, s->v, NKV, s->mm_ws);
+        const an_mm_out qkv[3] = {{&L->wq, s->q, NQ}, {&L->wk, s->k, NKV}, {&L->wv, s->v, NKV}};
+        an_cpu_matmul_multi(pool, qkv, 3, s->h, n, s->mm_ws);
         add_bias(s->q, &L->bq, n, NQ);
         add_bias(s->k, &L->bk, n, NKV);
         add_bias(s->v, &L->bv, n, NKV);
@@ -148,8 +147,8 @@ an_status an_llm_forward(an_llm_state *s, const int32_t *tokens, int n, an_err *
         for (int64_t i = 0; i < n * E; i++) s->x[i] += s->h[i];
 
         for (int t = 0; t < n; t++) an_rms_norm(s->x + t * E, L->ffn_norm.data, s->h + t * E, E, hp->rms_eps);
-        an_cpu_matmul(pool, &L->gate, s->h, n, s->g, FF, s->mm_ws);
-        an_cpu_matmul(pool, &L->up, s->h, n, s->u, FF, s->mm_ws);
+        const an_mm_out gu[2] = {{&L->gate, s->g, FF}, {&L->up, s->u, FF}};
+        an_cpu_matmul_multi(pool, gu, 2, s->h, n, s->mm_ws);
         an_swiglu(s->g, s->u, s->g, n * FF);
         an_cpu_matmul(pool, &L->down, s->g, n, s->h, E, s->mm_ws);
         for (int64_t i = 0; i < n * E; i++) s->x[i] += s->h[i];

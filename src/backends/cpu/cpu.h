@@ -35,6 +35,16 @@ size_t an_cpu_matmul_wsize(int64_t k_max, int n_max, int nth);
 void an_cpu_matmul(an_pool *pool, const an_mat *w, const float *x, int n, float *y, int64_t ldy,
                    void *ws);
 
+/* Several matmuls of the same input (Q/K/V; gate/up): the activations are converted once when
+ * the weights share a vec_dot type and K, and all outputs' rows are split over the threads in
+ * one dispatch. Same results as separate an_cpu_matmul calls. */
+typedef struct an_mm_out {
+    const an_mat *w;
+    float *y;     /* [n][ldy] */
+    int64_t ldy;
+} an_mm_out;
+void an_cpu_matmul_multi(an_pool *pool, const an_mm_out *outs, int n_outs, const float *x, int n, void *ws);
+
 /* Small vector helpers, dispatched to the active ISA: dot product, o += w * v, f16 -> f32. */
 float an_cpu_dot_f32(const float *a, const float *b, int64_t n);
 void an_cpu_axpy_f32(float *o, float w, const float *v, int64_t n);

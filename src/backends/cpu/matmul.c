@@ -104,18 +104,18 @@ size_t an_cpu_matmul_wsize(int64_t k_max, int n_max, int nth) {
 /* ---- the job ------------------------------------------------------------------------------ */
 
 typedef struct {
-    const an_mat *w;
+    const an_mm_out *outs;
+    int n_outs;
+    int64_t total;   /* decode: rows of all outputs; batch: panels of all outputs */
     const float *x;
+    int64_t K;
     int n;
-    float *y;
-    int64_t ldy;
     an_type vdt;
     uint64_t act_row_bytes;
     uint8_t *act;
     float *xf;
     uint8_t *thread_ws;
     size_t per_thread;
-    an_gemv_fn gemv;
 } mm_job;
 
 /* Dequantizes elements [k0, k0 + kc) of weight row r (k0 and kc multiples of the block). */
@@ -127,53 +127,75 @@ static void dequant_seg(const an_mat *w, int64_t r, int64_t k0, int64_t kc, floa
     else an_dequant_row((an_type)w->type, src, dst, kc);
 }
 
-/* Phase 1: convert each activation row to the vec_dot type; for batches also back to f32, so
- * the float kernel sees exactly the values llama.cpp's dot products see. */
+/* Converts activation row t to the vec_dot type; for batches also back to f32, so the float
+ * kernel sees exactly the values llama.cpp's dot products see. */
+static void convert_row(mm_job *j, int t) {
+    const int64_t K = j->K;
+    const float *x = j->x + (int64_t)t * K;
+    uint8_t *a = j->act + (uint64_t)t * j->act_row_bytes;
+    if (j->n == 1) { /* decode: the GEMV kernels take the converted row itself */
+        if (j->vdt == AN_TYPE_F32) memcpy(a, x, (size_t)K * 4);
+        else an_quant_act_row(j->vdt, x, a, K);
+        return;
+    }
+    float *xf = j->xf + (int64_t)t * K;
+    if (j->vdt == AN_TYPE_F32) {
+        memcpy(xf, x, (size_t)K * 4);
+        return;
+    }
+    an_quant_act_row(j->vdt, x, a, K);
+    if (j->vdt == AN_TYPE_F16) g_mm.f16_row((const uint16_t *)a, xf, K);
+    else an_dequant_row(j->vdt, a, xf, K);
+}
+
 static void mm_convert(void *arg, int ith, int nth) {
     mm_job *j = arg;
-    int64_t K = j->w->cols;
-    for (int t = ith; t < j->n; t += nth) {
-        const float *x = j->x + (int64_t)t * K;
-        uint8_t *a = j->act + (uint64_t)t * j->act_row_bytes;
-        if (j->n == 1) { /* decode: the GEMV kernels take the converted row itself */
-            if (j->vdt == AN_TYPE_F32) memcpy(a, x, (size_t)K * 4);
-            else an_quant_act_row(j->vdt, x, a, K);
-            continue;
+    for (int t = ith; t < j->n; t += nth) convert_row(j, t);
+}
+
+/* Maps a global index (row or panel) to its output: returns the output and the local index. */
+static const an_mm_out *locate(const mm_job *j, int64_t g, int64_t unit, int64_t *local) {
+    for (int o = 0; o < j->n_outs; o++) {
+        const int64_t cnt = (j->outs[o].w->rows + unit - 1) / unit;
+        if (g < cnt) {
+            *local = g;
+            return &j->outs[o];
         }
-        float *xf = j->xf + (int64_t)t * K;
-        if (j->vdt == AN_TYPE_F32) {
-            memcpy(xf, x, (size_t)K * 4);
-            continue;
-        }
-        an_quant_act_row(j->vdt, x, a, K);
-        if (j->vdt == AN_TYPE_F16) g_mm.f16_row((const uint16_t *)a, xf, K);
-        else an_dequant_row(j->vdt, a, xf, K);
+        g -= cnt;
+    }
+    *local = 0;
+    return NULL;
+}
+
+/* Decode: each thread takes a contiguous range of the rows of all outputs together. */
+static void mm_gemv(void *arg, int ith, int nth) {
+    mm_job *j = arg;
+    int64_t g0 = j->total * ith / nth, g1 = j->total * (ith + 1) / nth;
+    while (g0 < g1) {
+        int64_t r0;
+        const an_mm_out *o = locate(j, g0, 1, &r0);
+        const an_mat *w = o->w;
+        int64_t cnt = w->rows - r0 < g1 - g0 ? w->rows - r0 : g1 - g0;
+        an_gemv_get((an_type)w->type)((const uint8_t *)w->data + (uint64_t)r0 * w->row_bytes, w->row_bytes, w->cols,
+                                      j->act, o->y + r0, cnt);
+        g0 += cnt;
     }
 }
 
-/* Phase 2, decode: each thread takes a contiguous range of rows. */
-static void mm_gemv(void *arg, int ith, int nth) {
-    mm_job *j = arg;
-    const an_mat *w = j->w;
-    int64_t r0 = w->rows * ith / nth, r1 = w->rows * (ith + 1) / nth;
-    if (r1 > r0)
-        j->gemv((const uint8_t *)w->data + (uint64_t)r0 * w->row_bytes, w->row_bytes, w->cols, j->act, j->y + r0, r1 - r0);
-}
-
-/* Phase 2, batch: each thread owns a contiguous range of panels; per panel and K block it
- * packs the weights once and runs them against every token. */
+/* Batch: each thread owns a contiguous range of the panels of all outputs; per panel and K
+ * block it packs the weights once and runs them against every token. */
 static void mm_gemm(void *arg, int ith, int nth) {
     mm_job *j = arg;
-    const an_mat *w = j->w;
     const int PR = g_mm.pr;
-    const int64_t K = w->cols, M = w->rows;
-    const int64_t panels = (M + PR - 1) / PR;
-    const int64_t p0 = panels * ith / nth, p1 = panels * (ith + 1) / nth;
+    const int64_t K = j->K;
     float *panel = (float *)(j->thread_ws + (size_t)ith * j->per_thread);
     float *row = panel + MAX_PR * KC;
-    for (int64_t pi = p0; pi < p1; pi++) {
+    for (int64_t g = j->total * ith / nth, g1 = j->total * (ith + 1) / nth; g < g1; g++) {
+        int64_t pi;
+        const an_mm_out *o = locate(j, g, PR, &pi);
+        const an_mat *w = o->w;
         const int64_t r0 = pi * PR;
-        const int nr = (int)(M - r0 < PR ? M - r0 : PR);
+        const int nr = (int)(w->rows - r0 < PR ? w->rows - r0 : PR);
         for (int64_t k0 = 0; k0 < K; k0 += KC) {
             const int64_t kc = K - k0 < KC ? K - k0 : KC;
             for (int r = 0; r < PR; r++) {
@@ -181,19 +203,24 @@ static void mm_gemm(void *arg, int ith, int nth) {
                 else memset(row, 0, (size_t)kc * 4); /* pad: the kernel always computes PR lanes */
                 for (int64_t k = 0; k < kc; k++) panel[k * PR + r] = row[k];
             }
-            g_mm.gemm(panel, kc, j->xf + k0, K, j->n, j->y + r0, j->ldy, nr, k0 > 0);
+            g_mm.gemm(panel, kc, j->xf + k0, K, j->n, o->y + r0, o->ldy, nr, k0 > 0);
         }
     }
 }
 
-void an_cpu_matmul(an_pool *pool, const an_mat *w, const float *x, int n, float *y, int64_t ldy,
-                   void *ws) {
+void an_cpu_matmul_multi(an_pool *pool, const an_mm_out *outs, int n_outs, const float *x, int n, void *ws) {
     mm_ensure_init();
-    mm_job j = {.w = w, .x = x, .n = n, .y = y, .ldy = ldy};
-    j.vdt = an_quant_vec_dot_type((an_type)w->type);
-    const an_type_traits *vt = an_type_traits_get(j.vdt);
-    j.act_row_bytes = an_row_bytes(vt, (uint64_t)w->cols);
-    size_t K = (size_t)w->cols, nn = (size_t)n;
+    /* one conversion serves every output only if they share the vec_dot type and K */
+    for (int o = 1; o < n_outs; o++)
+        if (an_quant_vec_dot_type((an_type)outs[o].w->type) != an_quant_vec_dot_type((an_type)outs[0].w->type) ||
+            outs[o].w->cols != outs[0].w->cols) {
+            for (int i = 0; i < n_outs; i++) an_cpu_matmul_multi(pool, &outs[i], 1, x, n, ws);
+            return;
+        }
+    mm_job j = {.outs = outs, .n_outs = n_outs, .x = x, .K = outs[0].w->cols, .n = n};
+    j.vdt = an_quant_vec_dot_type((an_type)outs[0].w->type);
+    j.act_row_bytes = an_row_bytes(an_type_traits_get(j.vdt), (uint64_t)j.K);
+    const size_t K = (size_t)j.K, nn = (size_t)n;
     uint8_t *p = ws;
     j.act = p;
     p += ALIGN64(nn * K * 4 + 64 * nn);
@@ -201,11 +228,18 @@ void an_cpu_matmul(an_pool *pool, const an_mat *w, const float *x, int n, float 
     p += ALIGN64(nn * K * 4);
     j.thread_ws = p;
     j.per_thread = ALIGN64((MAX_PR + 1) * KC * 4);
-    an_pool_run(pool, mm_convert, &j);
+    const int64_t unit = n == 1 ? 1 : g_mm.pr;
+    for (int o = 0; o < n_outs; o++) j.total += (outs[o].w->rows + unit - 1) / unit;
     if (n == 1) {
-        j.gemv = an_gemv_get((an_type)w->type);
+        convert_row(&j, 0); /* one row: not worth waking the pool for */
         an_pool_run(pool, mm_gemv, &j);
     } else {
+        an_pool_run(pool, mm_convert, &j);
         an_pool_run(pool, mm_gemm, &j);
     }
+}
+
+void an_cpu_matmul(an_pool *pool, const an_mat *w, const float *x, int n, float *y, int64_t ldy, void *ws) {
+    an_mm_out o = {w, y, ldy};
+    an_cpu_matmul_multi(pool, &o, 1, x, n, ws);
 }
