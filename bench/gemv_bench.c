@@ -1,0 +1,183 @@
+/* gemv_bench.c — decode GEMV throughput against this machine's DRAM read bandwidth.
+ *
+ * Not built by the Makefile. Build the library first (make), then:
+ *   cc -std=c11 -O2 -Isrc -Iinclude -D_GNU_SOURCE -pthread bench/gemv_bench.c build/libanelm.a -o build/gemv_bench -lm
+ * Run: ./build/gemv_bench [rounds] [type ...]      (ANELM_ISA=avx2|avx512|scalar caps the ISA)
+ *
+ * For each weight type and the two FFN shapes of a Llama-3.2-1B-like model (2048x8192 and
+ * 8192x2048, rows x K) it times y = W a with an_gemv_get(type) on 1 thread and on 2 threads
+ * (an_pool, rows split into nth contiguous ranges). The machine's L3 is large (105 MB, shared),
+ * so each measurement cycles over enough copies of the matrix (>= 384 MB) that every byte comes
+ * from DRAM, as in a real decode step over many layers. The DRAM read bandwidth is measured in
+ * the same rounds (a streaming read of a 1 GiB buffer, 1 and 2 threads), and every figure is the
+ * median over the rounds: the machine is shared and noisy (research/machine.md). "hot" is the
+ * in-cache rate (a 1 MB matrix reused; thread CPU time), i.e. the compute ceiling. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backends/cpu/gemv.h"
+#include "core/pool.h"
+#include "core/timer.h"
+#include "core/types.h"
+#include "quant/quant.h"
+
+static uint64_t g_rng = 88172645463325252ull;
+static float rnd(void) {
+    g_rng ^= g_rng << 13, g_rng ^= g_rng >> 7, g_rng ^= g_rng << 17;
+    return (float)(g_rng >> 40) / 16777216.0f - 0.5f;
+}
+
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_d);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* ---- streaming read ---------------------------------------------------------------------- */
+typedef struct { const uint64_t *p; size_t n; uint64_t sink[8]; } read_job;
+
+static void read_fn(void *arg, int ith, int nth) {
+    read_job *j = arg;
+    const size_t lo = j->n * (size_t)ith / (size_t)nth, hi = j->n * (size_t)(ith + 1) / (size_t)nth;
+    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (size_t i = lo; i + 4 <= hi; i += 4) s0 += j->p[i], s1 += j->p[i + 1], s2 += j->p[i + 2], s3 += j->p[i + 3];
+    j->sink[ith & 7] += s0 ^ s1 ^ s2 ^ s3;
+}
+
+/* ---- gemv over copies --------------------------------------------------------------------- */
+typedef struct {
+    an_gemv_fn fn;
+    const uint8_t *w;
+    uint64_t rb, mat_bytes;
+    int64_t K, rows;
+    const void *a;
+    float *y;
+    int copy;
+} gemv_job;
+
+static void gemv_fn(void *arg, int ith, int nth) {
+    gemv_job *j = arg;
+    const int64_t r0 = j->rows * ith / nth, r1 = j->rows * (ith + 1) / nth;
+    if (r1 > r0)
+        j->fn(j->w + (uint64_t)j->copy * j->mat_bytes + (uint64_t)r0 * j->rb, j->rb, j->K, j->a, j->y + r0, r1 - r0);
+}
+
+typedef struct { an_type t; int64_t rows, K; uint8_t *w; int copies; uint64_t rb, mb; void *a; } problem;
+
+int main(int argc, char **argv) {
+    int rounds = argc > 1 ? atoi(argv[1]) : 5;
+    if (rounds < 1) rounds = 5;
+    an_type types[16];
+    int nt = 0;
+    static const an_type all[] = {AN_TYPE_F32, AN_TYPE_F16,  AN_TYPE_BF16, AN_TYPE_Q8_0, AN_TYPE_Q4_0, AN_TYPE_Q4_1,
+                                  AN_TYPE_Q5_0, AN_TYPE_Q5_1, AN_TYPE_Q4_K, AN_TYPE_Q5_K, AN_TYPE_Q6_K};
+    for (int i = 2; i < argc && nt < 16; i++)
+        for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
+            if (strcmp(argv[i], an_type_name((uint32_t)all[k])) == 0) types[nt++] = all[k];
+    if (!nt)
+        for (size_t k = 0; k < sizeof all / sizeof all[0]; k++) types[nt++] = all[k];
+
+    an_pool *pool = NULL;
+    an_err err = {0};
+    if (an_pool_create(&pool, 2, &err) != AN_OK) {
+        fprintf(stderr, "pool: %s\n", err.msg);
+        return 1;
+    }
+    printf("isa: %s (best %s)\n", an_isa_name(an_cpu()->active), an_isa_name(an_cpu()->best));
+
+    const size_t rd_bytes = (size_t)1 << 30;
+    uint64_t *rd = malloc(rd_bytes);
+    if (!rd) return 1;
+    memset(rd, 1, rd_bytes);
+    read_job rj = {.p = rd, .n = rd_bytes / 8};
+
+    /* problems: 2 shapes per type; weights tile 16 reference-quantized rows */
+    const int64_t shapes[2][2] = {{2048, 8192}, {8192, 2048}};
+    const uint64_t min_bytes = 384ull << 20;
+    int np = nt * 2;
+    problem *pr = calloc((size_t)np, sizeof *pr);
+    float *x = malloc(8192 * sizeof(float)), *y = malloc(8192 * sizeof(float));
+    for (int i = 0; i < np; i++) {
+        problem *p = &pr[i];
+        p->t = types[i / 2], p->rows = shapes[i % 2][0], p->K = shapes[i % 2][1];
+        p->rb = an_row_bytes(an_type_traits_get((uint32_t)p->t), (uint64_t)p->K);
+        p->mb = p->rb * (uint64_t)p->rows;
+        p->copies = (int)((min_bytes + p->mb - 1) / p->mb);
+        p->w = malloc(p->mb * (uint64_t)p->copies);
+        const an_type vt = an_quant_vec_dot_type(p->t);
+        p->a = malloc(an_row_bytes(an_type_traits_get((uint32_t)vt), (uint64_t)p->K));
+        if (!p->w || !p->a) return 1;
+        for (int r = 0; r < 16; r++) {
+            for (int64_t k = 0; k < p->K; k++) x[k] = rnd() * (r % 3 == 1 ? 0.2f : 0.1f) + (r % 3 == 1 ? 0.05f : 0.f);
+            an_quant_row_ref(p->t, x, p->w + (uint64_t)r * p->rb, p->K);
+        }
+        for (uint64_t r = 16; r < (uint64_t)p->rows * (uint64_t)p->copies; r++)
+            memcpy(p->w + r * p->rb, p->w + (r % 16) * p->rb, p->rb);
+        for (int64_t k = 0; k < p->K; k++) x[k] = rnd();
+        an_quant_act_row(vt, x, p->a, p->K);
+    }
+
+    /* results[round][what] */
+    double *res1 = calloc((size_t)(rounds * np), sizeof(double)), *res2 = calloc((size_t)(rounds * np), sizeof(double));
+    double *hot = calloc((size_t)(rounds * np), sizeof(double));
+    double *dram1 = calloc((size_t)rounds, sizeof(double)), *dram2 = calloc((size_t)rounds, sizeof(double));
+    for (int r = 0; r < rounds; r++) {
+        double t0 = an_now();
+        read_fn(&rj, 0, 1);
+        dram1[r] = (double)rd_bytes / (an_now() - t0) / 1e9;
+        t0 = an_now();
+        an_pool_run(pool, read_fn, &rj);
+        dram2[r] = (double)rd_bytes / (an_now() - t0) / 1e9;
+        for (int i = 0; i < np; i++) {
+            problem *p = &pr[i];
+            gemv_job j = {.fn = an_gemv_get(p->t), .w = p->w, .rb = p->rb, .mat_bytes = p->mb, .K = p->K,
+                          .rows = p->rows, .a = p->a, .y = y};
+            const double bytes = (double)p->mb * p->copies;
+            t0 = an_now();
+            for (j.copy = 0; j.copy < p->copies; j.copy++) gemv_fn(&j, 0, 1);
+            res1[r * np + i] = bytes / (an_now() - t0) / 1e9;
+            t0 = an_now();
+            for (j.copy = 0; j.copy < p->copies; j.copy++) an_pool_run(pool, gemv_fn, &j);
+            res2[r * np + i] = bytes / (an_now() - t0) / 1e9;
+            /* hot: the first ~1 MB of rows, 20 calls, thread CPU time */
+            int64_t hr = (int64_t)((1u << 20) / p->rb);
+            if (hr < 4) hr = 4;
+            if (hr > p->rows) hr = p->rows;
+            j.rows = hr;
+            j.copy = 0;
+            gemv_fn(&j, 0, 1);
+            t0 = cpu_now();
+            for (int k = 0; k < 20; k++) gemv_fn(&j, 0, 1);
+            hot[r * np + i] = 20.0 * (double)hr * (double)p->rb / (cpu_now() - t0) / 1e9;
+        }
+    }
+
+    const double d1 = median(dram1, rounds), d2 = median(dram2, rounds);
+    printf("DRAM read 1 GiB: 1 thread %.1f GB/s, 2 threads %.1f GB/s (medians of %d)\n", d1, d2, rounds);
+    printf("%-5s %-10s %8s %6s %8s %6s %9s\n", "type", "rows x K", "1t GB/s", "%dram", "2t GB/s", "%dram", "hot GB/s");
+    for (int i = 0; i < np; i++) {
+        double v1[64], v2[64], vh[64];
+        for (int r = 0; r < rounds && r < 64; r++) v1[r] = res1[r * np + i], v2[r] = res2[r * np + i], vh[r] = hot[r * np + i];
+        const int n = rounds < 64 ? rounds : 64;
+        const double m1 = median(v1, n), m2 = median(v2, n), mh = median(vh, n);
+        char shape[32];
+        snprintf(shape, sizeof shape, "%lldx%lld", (long long)pr[i].rows, (long long)pr[i].K);
+        printf("%-5s %-10s %8.1f %5.0f%% %8.1f %5.0f%% %9.1f\n", an_type_name((uint32_t)pr[i].t), shape, m1,
+               100 * m1 / d1, m2, 100 * m2 / d2, mh);
+    }
+    if (rj.sink[0] == 42) printf(" \n"); /* keep the read loop */
+    an_pool_free(pool);
+    return 0;
+}
