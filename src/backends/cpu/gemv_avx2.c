@@ -49,6 +49,17 @@ AI void store4(float *y, int nr, __m256 c0, __m256 c1, __m256 c2, __m256 c3, con
     if (nr > 3) y[3] = hsum8(c3) + t[3];
 }
 
+/* Software prefetch of the next 4-row group, spread evenly over the current pass (see
+ * gemv_avx512.c: short rows would restart the hardware prefetcher at every group). */
+AI void pf_span(uintptr_t next, uint64_t span, int64_t it) {
+    if (!next) return;
+    const uintptr_t s = next + (uintptr_t)((uint64_t)it * span);
+    for (uint64_t o = 0; o < span + 63; o += 64) _mm_prefetch((const char *)(s + o), _MM_HINT_T0);
+}
+AI uintptr_t next_group(const void *w, uint64_t rb, int64_t r0, int64_t nrows) {
+    return r0 + 4 < nrows ? (uintptr_t)w + (uintptr_t)((uint64_t)(r0 + 4) * rb) : 0;
+}
+
 /* ========================================================================================== */
 /* Float formats: 8 elements per step, the K % 8 tail in scalar.                              */
 
@@ -71,8 +82,10 @@ AI float el_bf16(const uint8_t *p) { return an_bf16_to_f32(rd16(p)); }
             const uint8_t *p[4];                                                                   \
             const int nr = rows4(w, rb, r0, nrows, p);                                             \
             __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;                            \
+            const uintptr_t nx = next_group(w, rb, r0, nrows);                                     \
             int64_t k = 0;                                                                         \
             for (; k + 8 <= K; k += 8) {                                                           \
+                if (k % 16 == 0) pf_span(nx, 4 * 16 * ES, k / 16);                                 \
                 const __m256 x = LD(av + ES * k);                                                  \
                 c0 = _mm256_fmadd_ps(LD(p[0] + ES * k), x, c0);                                    \
                 c1 = _mm256_fmadd_ps(LD(p[1] + ES * k), x, c1);                                    \
@@ -145,7 +158,9 @@ AI void gemv_b32(int f, const void *w, uint64_t rb, int64_t K, const void *a, fl
         const int nr = rows4(w, rb, r0, nrows, p);
         __m256 c[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
         float t[4] = {0, 0, 0, 0};
+        const uintptr_t nx = next_group(w, rb, r0, nrows);
         for (int64_t b = 0; b < nb; b++) {
+            pf_span(nx, 4 * (uint64_t)bs, b);
             const uint8_t *y8 = av + b * ab;
             const __m256i aq = _mm256_loadu_si256((const void *)(y8 + aqo));
             /* o * (a_2i + a_2i+1) as s16, shared by the rows (|.| <= 2*16*128) */
@@ -272,7 +287,9 @@ AI void gemv_k(int kind, const void *w, uint64_t rb, int64_t K, const void *a, f
         const uint8_t *p[4];
         const int nr = rows4(w, rb, r0, nrows, p);
         __m256 c[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+        const uintptr_t nx = next_group(w, rb, r0, nrows);
         for (int64_t b = 0; b < nb; b++) {
+            pf_span(nx, 4 * (uint64_t)bs, b);
             const uint8_t *yk = av + b * 292;
             const float dy = rdf32(yk);
             const __m256i bsums = _mm256_loadu_si256((const void *)(yk + 260));

@@ -45,6 +45,24 @@ AI void store4(float *y, int nr, __m512 c0, __m512 c1, __m512 c2, __m512 c3) {
     if (nr > 3) y[3] = _mm512_reduce_add_ps(c3);
 }
 
+/* Software prefetch of the next 4-row group, spread evenly over the current pass: iteration
+ * `it` touches the lines of bytes [it*span, (it+1)*span) of the next group (rows are contiguous,
+ * so the group is 4*rb contiguous bytes). Short rows (e.g. 8192x2048 Q4_0: 1152 B) would
+ * otherwise restart the hardware prefetcher's ramp-up at every group. Addresses are formed as
+ * integers: they may run past the matrix on the last group, where prefetches are not issued. */
+#ifndef AN_GEMV_PREFETCH
+#define AN_GEMV_PREFETCH 1
+#endif
+AI void pf_span(uintptr_t next, uint64_t span, int64_t it) {
+    if (!AN_GEMV_PREFETCH || !next) return;
+    const uintptr_t s = next + (uintptr_t)((uint64_t)it * span);
+    for (uint64_t o = 0; o < span + 63; o += 64) _mm_prefetch((const char *)(s + o), _MM_HINT_T0);
+}
+/* start of the next group, or 0 if there is none */
+AI uintptr_t next_group(const void *w, uint64_t rb, int64_t r0, int64_t nrows) {
+    return r0 + 4 < nrows ? (uintptr_t)w + (uintptr_t)((uint64_t)(r0 + 4) * rb) : 0;
+}
+
 /* ========================================================================================== */
 /* Float formats. 16 elements per step; the K % 16 tail with masked loads (no over-read).     */
 
@@ -67,8 +85,10 @@ AI __m512 ld_bf16(const uint8_t *p, __mmask16 m) {
             const uint8_t *p[4];                                                                   \
             const int nr = rows4(w, rb, r0, nrows, p);                                             \
             __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;                            \
+            const uintptr_t nx = next_group(w, rb, r0, nrows);                                     \
             int64_t k = 0;                                                                         \
             for (; k + 16 <= K; k += 16) {                                                         \
+                pf_span(nx, 4 * 16 * ES, k / 16);                                                  \
                 const __m512 x = LD(av + ES * k, 0xFFFF);                                          \
                 c0 = _mm512_fmadd_ps(LD(p[0] + ES * k, 0xFFFF), x, c0);                            \
                 c1 = _mm512_fmadd_ps(LD(p[1] + ES * k, 0xFFFF), x, c1);                            \
@@ -115,6 +135,8 @@ AI int wqh(int f) { return f == FM_Q5_0 ? 2 : 4; }
 AI int wqs(int f) { return f == FM_Q4_0 ? 2 : f == FM_Q4_1 ? 4 : f == FM_Q5_0 ? 6 : f == FM_Q5_1 ? 8 : 2; }
 AI int wbias(int f) { return f == FM_Q4_0 ? 8 : f == FM_Q5_0 ? 16 : f == FM_Q8_0 ? 128 : 0; }
 AI int has_min(int f) { return f == FM_Q4_1 || f == FM_Q5_1; }
+#define Q4_LO 0x0F0F0F0F0F0F0F0FLL
+#define Q4_HI ((long long)0xF0F0F0F0F0F0F0F0ULL)
 
 /* f32 lanes [h[0] x8, h[w1] x8] from the f16 words at word offsets 0 and w1 of p (w1 only when
  * two; else lanes 8..15 are 0). */
@@ -143,11 +165,18 @@ AI __m512i codes_pair(int f, const uint8_t *x, int two) {
         /* xor 0x80 = +128 on two's complement bytes: -128..127 -> 0..255 (unsigned operand) */
         return _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), _mm512_set1_epi8((char)0x80));
     }
-    /* qs of block b in 128-bit lanes 0,1 and of block b+1 in lanes 2,3; the odd lane of each
-     * pair is shifted right by 4 so that masking with 0x0F leaves [low nibbles = elements
-     * 0..15 | high nibbles = elements 16..31] per block */
+    /* qs of block b in 128-bit lanes 0,1 and of block b+1 in lanes 2,3 */
     __m512i v = _mm512_broadcast_i32x4(_mm_loadu_si128((const void *)(x + wqs(f))));
     if (two) v = _mm512_mask_broadcast_i32x4(v, 0xFF00, _mm_loadu_si128((const void *)(x + bs + wqs(f))));
+    if (f == FM_Q4_0 || f == FM_Q4_1) {
+        /* x16 trick: the odd lane of each pair keeps the high nibble in place (& 0xF0), i.e.
+         * 16 * code (<= 240, still a u8), saving a shift per row; act_load puts the 1/16 into
+         * the shared activation scale of those lanes (exact: a power of two) and uses 16 * o
+         * for their offset correction */
+        return _mm512_and_si512(v, _mm512_set_epi64(Q4_HI, Q4_HI, Q4_LO, Q4_LO, Q4_HI, Q4_HI, Q4_LO, Q4_LO));
+    }
+    /* Q5: the odd lane of each pair is shifted right by 4 so that masking with 0x0F leaves
+     * [low nibbles = elements 0..15 | high nibbles = elements 16..31] per block */
     const __m512i sh = _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0);
     __m512i c = _mm512_and_si512(_mm512_srlv_epi64(v, sh), _mm512_set1_epi8(0x0F));
     if (f == FM_Q5_0 || f == FM_Q5_1) {
@@ -169,13 +198,23 @@ AI void act_load(int f, const uint8_t *y, int two, act_pair *ap) {
     const __m256i hi = two ? _mm256_loadu_si256((const void *)(y + abk + aq)) : _mm256_setzero_si256();
     ap->q = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
     const int o = wbias(f);
+    const int x16 = f == FM_Q4_0 || f == FM_Q4_1; /* see codes_pair: odd 128-bit lanes hold 16*code */
     if (o) {
-        const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8((char)o), ap->q);
+        const __m512i ov = x16 ? _mm512_set_epi64((long long)0x8080808080808080ULL,
+                                                  (long long)0x8080808080808080ULL, 0x0808080808080808LL,
+                                                  0x0808080808080808LL, (long long)0x8080808080808080ULL,
+                                                  (long long)0x8080808080808080ULL, 0x0808080808080808LL,
+                                                  0x0808080808080808LL)
+                               : _mm512_set1_epi8((char)o);
+        const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ov, ap->q);
         ap->init = _mm512_sub_epi32(_mm512_setzero_si512(), s);
     } else {
         ap->init = _mm512_setzero_si512();
     }
     ap->d = scale_pair(y, 0, abk / 2, two);
+    if (x16)
+        ap->d = _mm512_mul_ps(ap->d, _mm512_set_ps(0.0625f, 0.0625f, 0.0625f, 0.0625f, 1, 1, 1, 1, 0.0625f, 0.0625f,
+                                                   0.0625f, 0.0625f, 1, 1, 1, 1));
     ap->s = q81 ? scale_pair(y, 1, abk / 2 + 1, two) : _mm512_setzero_ps();
 }
 
@@ -197,8 +236,10 @@ AI void gemv_b32(int f, const void *w, uint64_t rb, int64_t K, const void *a, fl
         const uint8_t *p[4];
         const int nr = rows4(w, rb, r0, nrows, p);
         __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
+        const uintptr_t nx = next_group(w, rb, r0, nrows);
         int64_t b = 0;
         for (; b + 2 <= nb; b += 2) {
+            pf_span(nx, 8 * (uint64_t)bs, b / 2);
             act_pair ap;
             act_load(f, av + b * abk, 1, &ap);
             row_pair(f, p[0] + b * bs, &ap, 1, &c0);
@@ -349,7 +390,9 @@ AI void gemv_k(int kind, const void *w, uint64_t rb, int64_t K, const void *a, f
         const uint8_t *p[4];
         const int nr = rows4(w, rb, r0, nrows, p);
         __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
+        const uintptr_t nx = next_group(w, rb, r0, nrows);
         for (int64_t b = 0; b < nb; b++) {
+            pf_span(nx, 4 * (uint64_t)bs, b);
             act_k ak;
             act_k_load(av + b * 292, kind != 6, &ak);
             if (kind == 6) {
