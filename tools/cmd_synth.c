@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "core/log.h"
@@ -419,6 +420,7 @@ int cmd_synth(int argc, char **argv) {
     const char *A = k_arch_names[arch];
 
     an_log_set_level(1);
+    const bool tty = isatty(2);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     an_err err = {0};
@@ -537,6 +539,11 @@ int cmd_synth(int argc, char **argv) {
         }
         an_gguf_writer_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, t->nbytes);
         an_progress("synth: tensors", (uint64_t)i + 1, (uint64_t)L.n);
+        if (!tty && i + 1 < L.n && (i + 1) * 4 / L.n != i * 4 / L.n) { /* a line at 25, 50, 75% */
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            fprintf(stderr, "synth: %zu/%zu tensors, %.0f s\n", i + 1, L.n,
+                    (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
+        }
     }
     if (an_gguf_writer_write(w, out_path, &err) != AN_OK) {
         rc = cli_fail(&err);
