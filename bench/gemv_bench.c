@@ -7,11 +7,12 @@
  * For each weight type and the two FFN shapes of a Llama-3.2-1B-like model (2048x8192 and
  * 8192x2048, rows x K) it times y = W a with an_gemv_get(type) on 1 thread and on 2 threads
  * (an_pool, rows split into nth contiguous ranges). The machine's L3 is large (105 MB, shared),
- * so each measurement cycles over enough copies of the matrix (>= 384 MB) that every byte comes
+ * so each measurement cycles over enough copies of the matrix (>= 256 MB) that every byte comes
  * from DRAM, as in a real decode step over many layers. The DRAM read bandwidth is measured in
- * the same rounds (a streaming read of a 1 GiB buffer, 1 and 2 threads), and every figure is the
- * median over the rounds: the machine is shared and noisy (research/machine.md). "hot" is the
- * in-cache rate (a 1 MB matrix reused; thread CPU time), i.e. the compute ceiling. */
+ * the same rounds, alternating with the kernel (a streaming read of a 1 GiB buffer, 4 streams
+ * per thread, 1 and 2 threads); every figure is the median over the rounds, and "ratio" = kernel / DRAM: the
+ * machine is shared and noisy (research/machine.md). "hot" is the in-cache rate (a 1 MB matrix
+ * reused; thread CPU time), i.e. the compute ceiling of one thread. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,12 +49,24 @@ static double median(double *v, int n) {
 /* ---- streaming read ---------------------------------------------------------------------- */
 typedef struct { const uint64_t *p; size_t n; uint64_t sink[8]; } read_job;
 
+/* Streaming read of this thread's share, as 4 concurrent sequential streams (the kernels read
+ * 4 rows at a time, so a single-stream loop would understate what DRAM delivers to them) with
+ * 16-byte loads into 8 independent accumulators (not a latency chain). */
+typedef uint64_t v2u64 __attribute__((vector_size(16)));
 static void read_fn(void *arg, int ith, int nth) {
     read_job *j = arg;
     const size_t lo = j->n * (size_t)ith / (size_t)nth, hi = j->n * (size_t)(ith + 1) / (size_t)nth;
-    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (size_t i = lo; i + 4 <= hi; i += 4) s0 += j->p[i], s1 += j->p[i + 1], s2 += j->p[i + 2], s3 += j->p[i + 3];
-    j->sink[ith & 7] += s0 ^ s1 ^ s2 ^ s3;
+    const size_t q = (hi - lo) / 4 / 8 * 8; /* u64 per stream, a multiple of 8 */
+    const uint64_t *s0 = j->p + lo, *s1 = s0 + q, *s2 = s1 + q, *s3 = s2 + q;
+    v2u64 a[8] = {{0, 0}};
+    for (size_t i = 0; i < q; i += 4) {
+        v2u64 x[8];
+        memcpy(&x[0], s0 + i, 32), memcpy(&x[2], s1 + i, 32), memcpy(&x[4], s2 + i, 32), memcpy(&x[6], s3 + i, 32);
+        for (int k = 0; k < 8; k++) a[k] += x[k];
+    }
+    uint64_t r = 0;
+    for (int k = 0; k < 8; k++) r ^= a[k][0] ^ a[k][1];
+    j->sink[ith & 7] += r;
 }
 
 /* ---- gemv over copies --------------------------------------------------------------------- */
@@ -103,14 +116,20 @@ int main(int argc, char **argv) {
     memset(rd, 1, rd_bytes);
     read_job rj = {.p = rd, .n = rd_bytes / 8};
 
-    /* problems: 2 shapes per type; weights tile 16 reference-quantized rows */
+    /* problems: 2 shapes per type, one at a time (all at once would need ~8 GB); weights tile
+     * 16 reference-quantized rows. Each round measures DRAM (1 then 2 threads) right before
+     * the kernel (1 then 2 threads), so both see the same machine state. */
     const int64_t shapes[2][2] = {{2048, 8192}, {8192, 2048}};
-    const uint64_t min_bytes = 384ull << 20;
-    int np = nt * 2;
-    problem *pr = calloc((size_t)np, sizeof *pr);
+    const uint64_t min_bytes = 256ull << 20;
     float *x = malloc(8192 * sizeof(float)), *y = malloc(8192 * sizeof(float));
-    for (int i = 0; i < np; i++) {
-        problem *p = &pr[i];
+    double *d1s = calloc((size_t)rounds, sizeof(double)), *d2s = calloc((size_t)rounds, sizeof(double));
+    double *g1 = calloc((size_t)rounds, sizeof(double)), *g2 = calloc((size_t)rounds, sizeof(double));
+    double *gh = calloc((size_t)rounds, sizeof(double));
+    if (!x || !y || !d1s || !d2s || !g1 || !g2 || !gh) return 1;
+    printf("%-5s %-10s %8s %8s %6s %8s %8s %6s %9s\n", "type", "rows x K", "dram 1t", "gemv 1t", "ratio", "dram 2t",
+           "gemv 2t", "ratio", "hot GB/s");
+    for (int i = 0; i < nt * 2; i++) {
+        problem P = {0}, *p = &P;
         p->t = types[i / 2], p->rows = shapes[i % 2][0], p->K = shapes[i % 2][1];
         p->rb = an_row_bytes(an_type_traits_get((uint32_t)p->t), (uint64_t)p->K);
         p->mb = p->rb * (uint64_t)p->rows;
@@ -127,55 +146,41 @@ int main(int argc, char **argv) {
             memcpy(p->w + r * p->rb, p->w + (r % 16) * p->rb, p->rb);
         for (int64_t k = 0; k < p->K; k++) x[k] = rnd();
         an_quant_act_row(vt, x, p->a, p->K);
-    }
-
-    /* results[round][what] */
-    double *res1 = calloc((size_t)(rounds * np), sizeof(double)), *res2 = calloc((size_t)(rounds * np), sizeof(double));
-    double *hot = calloc((size_t)(rounds * np), sizeof(double));
-    double *dram1 = calloc((size_t)rounds, sizeof(double)), *dram2 = calloc((size_t)rounds, sizeof(double));
-    for (int r = 0; r < rounds; r++) {
-        double t0 = an_now();
-        read_fn(&rj, 0, 1);
-        dram1[r] = (double)rd_bytes / (an_now() - t0) / 1e9;
-        t0 = an_now();
-        an_pool_run(pool, read_fn, &rj);
-        dram2[r] = (double)rd_bytes / (an_now() - t0) / 1e9;
-        for (int i = 0; i < np; i++) {
-            problem *p = &pr[i];
-            gemv_job j = {.fn = an_gemv_get(p->t), .w = p->w, .rb = p->rb, .mat_bytes = p->mb, .K = p->K,
-                          .rows = p->rows, .a = p->a, .y = y};
-            const double bytes = (double)p->mb * p->copies;
+        gemv_job j = {.fn = an_gemv_get(p->t), .w = p->w, .rb = p->rb, .mat_bytes = p->mb, .K = p->K,
+                      .rows = p->rows, .a = p->a, .y = y};
+        const double bytes = (double)p->mb * p->copies;
+        for (int r = 0; r < rounds; r++) {
+            double t0 = an_now();
+            read_fn(&rj, 0, 1);
+            d1s[r] = (double)rd_bytes / (an_now() - t0) / 1e9;
             t0 = an_now();
             for (j.copy = 0; j.copy < p->copies; j.copy++) gemv_fn(&j, 0, 1);
-            res1[r * np + i] = bytes / (an_now() - t0) / 1e9;
+            g1[r] = bytes / (an_now() - t0) / 1e9;
+            t0 = an_now();
+            an_pool_run(pool, read_fn, &rj);
+            d2s[r] = (double)rd_bytes / (an_now() - t0) / 1e9;
             t0 = an_now();
             for (j.copy = 0; j.copy < p->copies; j.copy++) an_pool_run(pool, gemv_fn, &j);
-            res2[r * np + i] = bytes / (an_now() - t0) / 1e9;
+            g2[r] = bytes / (an_now() - t0) / 1e9;
             /* hot: the first ~1 MB of rows, 20 calls, thread CPU time */
+            gemv_job h = j;
             int64_t hr = (int64_t)((1u << 20) / p->rb);
-            if (hr < 4) hr = 4;
-            if (hr > p->rows) hr = p->rows;
-            j.rows = hr;
-            j.copy = 0;
-            gemv_fn(&j, 0, 1);
+            h.rows = hr < 4 ? 4 : hr > p->rows ? p->rows : hr;
+            h.copy = 0;
+            gemv_fn(&h, 0, 1);
             t0 = cpu_now();
-            for (int k = 0; k < 20; k++) gemv_fn(&j, 0, 1);
-            hot[r * np + i] = 20.0 * (double)hr * (double)p->rb / (cpu_now() - t0) / 1e9;
+            for (int k = 0; k < 20; k++) gemv_fn(&h, 0, 1);
+            gh[r] = 20.0 * (double)h.rows * (double)p->rb / (cpu_now() - t0) / 1e9;
         }
-    }
-
-    const double d1 = median(dram1, rounds), d2 = median(dram2, rounds);
-    printf("DRAM read 1 GiB: 1 thread %.1f GB/s, 2 threads %.1f GB/s (medians of %d)\n", d1, d2, rounds);
-    printf("%-5s %-10s %8s %6s %8s %6s %9s\n", "type", "rows x K", "1t GB/s", "%dram", "2t GB/s", "%dram", "hot GB/s");
-    for (int i = 0; i < np; i++) {
-        double v1[64], v2[64], vh[64];
-        for (int r = 0; r < rounds && r < 64; r++) v1[r] = res1[r * np + i], v2[r] = res2[r * np + i], vh[r] = hot[r * np + i];
-        const int n = rounds < 64 ? rounds : 64;
-        const double m1 = median(v1, n), m2 = median(v2, n), mh = median(vh, n);
+        const double md1 = median(d1s, rounds), md2 = median(d2s, rounds);
+        const double m1 = median(g1, rounds), m2 = median(g2, rounds), mh = median(gh, rounds);
         char shape[32];
-        snprintf(shape, sizeof shape, "%lldx%lld", (long long)pr[i].rows, (long long)pr[i].K);
-        printf("%-5s %-10s %8.1f %5.0f%% %8.1f %5.0f%% %9.1f\n", an_type_name((uint32_t)pr[i].t), shape, m1,
-               100 * m1 / d1, m2, 100 * m2 / d2, mh);
+        snprintf(shape, sizeof shape, "%lldx%lld", (long long)p->rows, (long long)p->K);
+        printf("%-5s %-10s %8.1f %8.1f %5.0f%% %8.1f %8.1f %5.0f%% %9.1f\n", an_type_name((uint32_t)p->t), shape, md1, m1,
+               100 * m1 / md1, md2, m2, 100 * m2 / md2, mh);
+        fflush(stdout);
+        free(p->w);
+        free(p->a);
     }
     if (rj.sink[0] == 42) printf(" \n"); /* keep the read loop */
     an_pool_free(pool);
