@@ -23,6 +23,7 @@ static an_limits sample_limits(void) {
     l.n_threads = 2;
     l.measured_at = 1763745000;
     l.seconds = 8.25;
+    l.cpu_share = 0.985;
     l.mem_gbps_1 = 9.75;
     l.mem_gbps_n = 11.5;
     snprintf(l.fma_isa, sizeof l.fma_isa, "avx512");
@@ -38,7 +39,7 @@ static an_limits sample_limits(void) {
 
 static bool same_limits(const an_limits *a, const an_limits *b) {
     return !strcmp(a->key, b->key) && a->n_threads == b->n_threads && near(a->measured_at, b->measured_at) &&
-           near(a->seconds, b->seconds) && near(a->mem_gbps_1, b->mem_gbps_1) && near(a->mem_gbps_n, b->mem_gbps_n) &&
+           near(a->seconds, b->seconds) && near(a->cpu_share, b->cpu_share) && near(a->mem_gbps_1, b->mem_gbps_1) && near(a->mem_gbps_n, b->mem_gbps_n) &&
            !strcmp(a->fma_isa, b->fma_isa) && near(a->fma_gflops_1, b->fma_gflops_1) &&
            near(a->fma_gflops_n, b->fma_gflops_n) && a->amx == b->amx && !strcmp(a->amx_note, b->amx_note) &&
            near(a->amx_bf16_tflops_1, b->amx_bf16_tflops_1) && near(a->amx_bf16_tflops_n, b->amx_bf16_tflops_n) &&

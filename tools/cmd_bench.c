@@ -83,6 +83,9 @@ static an_status measure_verbose(an_limits *out, int n_threads, void *ud, an_err
     return an_limits_measure(out, n_threads, progress_line, ud, err);
 }
 
+/* Measured while other processes competed for the CPU (0: unknown, from an older cache). */
+static bool busy(const an_limits *l) { return l->cpu_share > 0 && l->cpu_share < AN_LIMITS_BUSY_SHARE; }
+
 /* The cached limits (measured now if the cache cannot serve them). A cache directory we cannot
  * use is no reason to fail: the figures are measured and simply not kept. */
 static an_status get_limits(an_limits *l, int n_threads, bool refresh, char *path, size_t cap,
@@ -98,6 +101,11 @@ static an_status get_limits(an_limits *l, int n_threads, bool refresh, char *pat
     if (s == AN_OK && *src == AN_LIMITS_UNSAVED)
         fprintf(stderr, "anelm bench: warning: could not write %s; the limits will be measured again next time\n",
                 path);
+    if (s == AN_OK && *src != AN_LIMITS_CACHED && busy(l))
+        fprintf(stderr,
+                "anelm bench: warning: other processes took %.0f%% of the CPU while measuring, so the limits are "
+                "likely low; re-measure on an idle machine with `anelm bench --limits --refresh`\n",
+                100 * (1 - l->cpu_share));
     return s;
 }
 
@@ -118,8 +126,12 @@ static int print_limits(const an_limits *l, const char *path, an_limits_source s
     struct tm tmv;
     if (localtime_r(&t, &tmv)) strftime(when, sizeof when, "%Y-%m-%d %H:%M", &tmv);
     printf("limits of %s\n", l->key);
-    printf("measured %s in %.1f s; %s %s\n\n", when, l->seconds,
+    printf("measured %s in %.1f s; %s %s\n", when, l->seconds,
            src == AN_LIMITS_CACHED ? "read from" : src == AN_LIMITS_MEASURED ? "cached in" : "NOT cached in", path);
+    if (l->cpu_share > 0)
+        printf("the measuring threads got %.0f%% of their CPU time%s\n", 100 * l->cpu_share,
+               busy(l) ? ": other processes were running, the figures are likely low (--refresh when idle)" : "");
+    printf("\n");
     printf("| limit | 1 thread | %d threads |\n| --- | ---: | ---: |\n", l->n_threads);
     char a[32], b[32];
     fmt_rate(a, sizeof a, l->mem_gbps_1, "GB/s");
@@ -420,6 +432,10 @@ int cmd_bench(int argc, char **argv) {
     } else if (fmt == FMT_MD && b.have_limits) {
         printf("\nlimits (%d threads; %s): memory read %.3g GB/s, FP32 FMA (%s) %.3g GFLOPS\n", b.threads, lpath,
                an_limits_mem_gbps(&lim, b.threads), lim.fma_isa, an_limits_fma_gflops(&lim, b.threads));
+        if (busy(&lim))
+            printf("(measured while other processes took %.0f%% of the CPU: likely low; `anelm bench --limits "
+                   "--refresh` when idle)\n",
+                   100 * (1 - lim.cpu_share));
     }
 out:
     free(res);

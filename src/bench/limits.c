@@ -124,10 +124,28 @@ static void run_job(void *arg, int ith, int nth) {
     j->sink[ith & 255] += r;
 }
 
-static double run_timed(an_pool *pool, job *j) {
-    double t0 = an_now();
+/* CPU time of the whole process: set against wall time x threads it shows how much of the
+ * CPU other processes took while we measured (host contention on a VM is invisible to it). */
+static double cpu_seconds(void) {
+    struct timespec ts;
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0) return 0;
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* CPU seconds we got, and wall seconds x threads we asked for, over the timed runs. */
+typedef struct meter {
+    double got, asked;
+} meter;
+
+static double run_timed(an_pool *pool, job *j, meter *mt) {
+    double c0 = cpu_seconds(), t0 = an_now();
     an_pool_run(pool, run_job, j);
-    return an_now() - t0;
+    double t = an_now() - t0;
+    if (mt) {
+        mt->got += cpu_seconds() - c0;
+        mt->asked += t * an_pool_size(pool);
+    }
+    return t;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -145,11 +163,11 @@ static double median(double *v, int n) {
 /* Runs j with 1 thread and with pool (N threads), alternating, REPS times each; work_1 is the
  * amount of work one thread does (bytes or FLOP), work_n that of all N together. Results are
  * work per second, medians. */
-static void measure_pair(an_pool *pool, job *j, double work_1, double work_n, double *r1, double *rn) {
+static void measure_pair(an_pool *pool, job *j, double work_1, double work_n, double *r1, double *rn, meter *mt) {
     double a[REPS], b[REPS];
     for (int i = 0; i < REPS; i++) {
-        a[i] = work_1 / run_timed(NULL, j);
-        b[i] = pool ? work_n / run_timed(pool, j) : a[i];
+        a[i] = work_1 / run_timed(NULL, j, mt);
+        b[i] = pool ? work_n / run_timed(pool, j, mt) : a[i];
     }
     *r1 = median(a, REPS);
     *rn = median(b, REPS);
@@ -160,7 +178,7 @@ static int64_t calibrate(job *j, double target) {
     int64_t it = 1 << 14;
     for (;;) {
         j->iters = it;
-        double t = run_timed(NULL, j);
+        double t = run_timed(NULL, j, NULL);
         if (t > 0.02 || it > ((int64_t)1 << 40)) return (int64_t)((double)it * target / (t > 0 ? t : 1e-9)) + 1;
         it *= 8;
     }
@@ -168,11 +186,12 @@ static int64_t calibrate(job *j, double target) {
 
 #define COMPUTE_SECONDS 0.15
 
-static void measure_compute(an_pool *pool, int kind, double work_per_iter, int nth, double *r1, double *rn) {
+static void measure_compute(an_pool *pool, int kind, double work_per_iter, int nth, double *r1, double *rn,
+                            meter *mt) {
     job j = {.kind = kind};
     j.iters = calibrate(&j, COMPUTE_SECONDS);
     double w = (double)j.iters * work_per_iter;
-    measure_pair(pool, &j, w, w * nth, r1, rn);
+    measure_pair(pool, &j, w, w * nth, r1, rn, mt);
 }
 
 /* The tile data state is off by default on Linux: a process must ask for it once, or the first
@@ -238,10 +257,11 @@ an_status an_limits_measure(an_limits *out, int n_threads, an_limits_progress_fn
     }
     memset(buf, 1, size); /* touch every page now, so the timed reads see no page faults */
     job rj = {.kind = K_READ, .buf = buf, .size = size};
-    run_timed(pool, &rj); /* warm-up: settles TLBs and the thread pool */
+    meter mt = {0, 0};
+    run_timed(pool, &rj, NULL); /* warm-up: settles TLBs and the thread pool */
     size_t per1 = size & ~(size_t)255, pern = (size / (size_t)n_threads & ~(size_t)255) * (size_t)n_threads;
     double m1, mn;
-    measure_pair(pool, &rj, (double)per1, (double)pern, &m1, &mn);
+    measure_pair(pool, &rj, (double)per1, (double)pern, &m1, &mn, &mt);
     out->mem_gbps_1 = m1 / 1e9;
     out->mem_gbps_n = mn / 1e9;
     munmap(buf, size);
@@ -254,15 +274,15 @@ an_status an_limits_measure(an_limits *out, int n_threads, an_limits_progress_fn
 #if defined(__x86_64__)
     if (c->best >= AN_ISA_AVX512) {
         snprintf(out->fma_isa, sizeof out->fma_isa, "avx512");
-        measure_compute(pool, K_FMA512, 12.0 * 16 * 2, n_threads, &f1, &fn);
+        measure_compute(pool, K_FMA512, 12.0 * 16 * 2, n_threads, &f1, &fn, &mt);
     } else if (c->best >= AN_ISA_AVX2) {
         snprintf(out->fma_isa, sizeof out->fma_isa, "avx2");
-        measure_compute(pool, K_FMA256, 10.0 * 8 * 2, n_threads, &f1, &fn);
+        measure_compute(pool, K_FMA256, 10.0 * 8 * 2, n_threads, &f1, &fn, &mt);
     } else
 #endif
     {
         snprintf(out->fma_isa, sizeof out->fma_isa, "scalar");
-        measure_compute(pool, K_FMA_SCALAR, 16.0 * 2, n_threads, &f1, &fn);
+        measure_compute(pool, K_FMA_SCALAR, 16.0 * 2, n_threads, &f1, &fn, &mt);
     }
     out->fma_gflops_1 = f1 / 1e9;
     out->fma_gflops_n = fn / 1e9;
@@ -272,16 +292,17 @@ an_status an_limits_measure(an_limits *out, int n_threads, an_limits_progress_fn
 #if defined(__x86_64__)
     if (out->amx) {
         if (progress) progress(ud, "AMX peaks");
-        measure_compute(pool, K_AMX_BF16, 4.0 * 16 * 16 * 32 * 2, n_threads, &f1, &fn);
+        measure_compute(pool, K_AMX_BF16, 4.0 * 16 * 16 * 32 * 2, n_threads, &f1, &fn, &mt);
         out->amx_bf16_tflops_1 = f1 / 1e12;
         out->amx_bf16_tflops_n = fn / 1e12;
-        measure_compute(pool, K_AMX_INT8, 4.0 * 16 * 16 * 64 * 2, n_threads, &f1, &fn);
+        measure_compute(pool, K_AMX_INT8, 4.0 * 16 * 16 * 64 * 2, n_threads, &f1, &fn, &mt);
         out->amx_int8_tops_1 = f1 / 1e12;
         out->amx_int8_tops_n = fn / 1e12;
     }
 #endif
     an_pool_free(pool);
     out->seconds = an_now() - t_start;
+    out->cpu_share = mt.asked > 0 ? fmin(1.0, mt.got / mt.asked) : 0;
     return AN_OK;
 }
 
@@ -320,6 +341,7 @@ size_t an_limits_to_json(const an_limits *l, char *buf, size_t cap) {
     sb_str(&b, l->key);
     sb_printf(&b, ",\n  \"n_threads\": %d,\n  \"measured_at\": %.0f,\n  \"seconds\": %.3g,\n", l->n_threads,
               l->measured_at, l->seconds);
+    sb_printf(&b, "  \"cpu_share\": %.3g,\n", l->cpu_share);
     sb_printf(&b, "  \"mem_gbps_1\": %.6g,\n  \"mem_gbps_n\": %.6g,\n", l->mem_gbps_1, l->mem_gbps_n);
     sb_printf(&b, "  \"fma_isa\": ");
     sb_str(&b, l->fma_isa);
@@ -492,6 +514,7 @@ an_status an_limits_from_json(an_limits *out, const char *json, size_t len, an_e
         }
         NUM_FIELD("measured_at", measured_at, 0)
         NUM_FIELD("seconds", seconds, 0)
+        NUM_FIELD("cpu_share", cpu_share, 0)
         NUM_FIELD("mem_gbps_1", mem_gbps_1, HAVE_MEM1)
         NUM_FIELD("mem_gbps_n", mem_gbps_n, HAVE_MEMN)
         NUM_FIELD("fma_gflops_1", fma_gflops_1, HAVE_FMA1)

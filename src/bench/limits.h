@@ -25,6 +25,9 @@ typedef struct an_limits {
     int n_threads;        /* N of the *_n figures */
     double measured_at;   /* Unix time of the measurement */
     double seconds;       /* how long the measurement took */
+    /* CPU time the measuring threads got / the wall time x threads they ran: well below 1 means
+     * other processes competed and the figures are low. 0: unknown. */
+    double cpu_share;
     /* Streaming read of a >= 1 GiB buffer, GB/s (1e9 bytes/s). */
     double mem_gbps_1, mem_gbps_n;
     /* Vector FP32 FMA peak, GFLOPS (an FMA counts 2 FLOP per lane). */
@@ -43,6 +46,7 @@ void an_limits_machine_key(char *buf, size_t cap);
 /* Measures everything with 1 and n_threads threads (~10-20 s on a 2-vCPU machine). progress,
  * when non-NULL, receives a short line before each part (for a CLI's stderr). */
 typedef void (*an_limits_progress_fn)(void *ud, const char *what);
+#define AN_LIMITS_BUSY_SHARE 0.9 /* below this cpu_share, call the measurement disturbed */
 an_status an_limits_measure(an_limits *out, int n_threads, an_limits_progress_fn progress, void *ud,
                             an_err *err);
 
