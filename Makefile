@@ -14,7 +14,7 @@ ALLFLAGS = -std=c11 $(WARN) $(CFLAGS) $(SANFLAGS) -Iinclude -Isrc -D_GNU_SOURCE 
 LDLIBS = -lm -pthread
 
 # Per-ISA flags: code for an ISA lives in files named for it and is chosen at run time.
-ARCH := $(shell $(CC) -dumpmachine | cut -d- -f1)
+ARCH := $(shell $(CC) -dumpmachine | cut -d- -f1 | sed 's/^arm64$$/aarch64/')
 X86_AVX2 = -mavx2 -mfma -mf16c -ffp-contract=fast
 X86_AVX512 = $(X86_AVX2) -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512bf16
 X86_AMX = $(X86_AVX512) -mamx-tile -mamx-int8 -mamx-bf16

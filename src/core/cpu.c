@@ -15,6 +15,9 @@ static unsigned long long xgetbv0(void) {
 #if defined(__aarch64__) && defined(__linux__)
 #include <sys/auxv.h>
 #endif
+#if defined(__aarch64__) && defined(__APPLE__)
+#include <sys/sysctl.h>
+#endif
 
 static an_cpu_info g_info;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
@@ -54,6 +57,10 @@ static void probe(void) {
     c->neon = true;
 #if defined(__linux__)
     c->dotprod = (getauxval(AT_HWCAP) & (1ul << 20)) != 0; /* HWCAP_ASIMDDP */
+#elif defined(__APPLE__)
+    int v = 0;
+    size_t len = sizeof v;
+    c->dotprod = sysctlbyname("hw.optional.arm.FEAT_DotProd", &v, &len, NULL, 0) == 0 && v;
 #endif
     c->best = AN_ISA_NEON;
 #else
