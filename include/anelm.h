@@ -60,6 +60,10 @@ const char *an_model_arch(const an_model *m);
 const char *an_model_desc(const an_model *m); /* one line: arch, size, types */
 uint64_t an_model_n_params(const an_model *m);
 uint64_t an_model_weight_bytes(const an_model *m);
+/* Weight bytes one decode step reads: every matrix and vector once, except that an untied
+ * token embedding table contributes only the one row looked up (tied, it is the output
+ * matrix and is read whole). The numerator of decode GB/s. */
+uint64_t an_model_bytes_per_token(const an_model *m);
 bool an_model_has_weights(const an_model *m); /* false for vocabulary-only files */
 
 /* ---- tokens ------------------------------------------------------------------------------ */

@@ -31,9 +31,9 @@ static void help(void) {
            "  pp TFLOPS = 2 * n_params * tokens/s: the matrix work only (attention and the\n"
            "     embedding lookup are not counted; n_params includes the embedding table), over\n"
            "     the vector FP32 FMA peak (the AMX peak will apply when an AMX device exists).\n"
-           "  tg GB/s = all weight bytes * tokens/s: an approximation, since a token reads one\n"
-           "     row of an untied embedding table, not all of it, and KV cache reads are not\n"
-           "     counted; over the streaming memory read bandwidth.\n"
+           "  tg GB/s = weight bytes read per token * tokens/s (every matrix once; an untied\n"
+           "     embedding table counts one row; KV cache reads are not counted), over the\n"
+           "     streaming memory read bandwidth.\n"
            "The limits are measured once per machine (~10 s) and cached in <cache>/limits.json\n"
            "(cache: $ANELM_CACHE, else $XDG_CACHE_HOME/anelm, else ~/.cache/anelm).\n"
            "\n"
@@ -165,7 +165,7 @@ typedef struct result {
 
 typedef struct bench {
     const char *name, *type, *device;
-    uint64_t params, bytes;
+    uint64_t params, bytes, bytes_per_token;
     int threads;
     int fmt;
     bool have_limits;
@@ -294,7 +294,7 @@ static int run_test(const bench *b, an_ctx *c, const int32_t *toks, bool pp, int
     free(tps);
     /* the rates are linear in tokens/s, so the mean rate is the rate of the mean */
     if (pp) r->rate = 2.0 * (double)b->params * r->mean / 1e12;
-    else r->rate = (double)b->bytes * r->mean / 1e9;
+    else r->rate = (double)b->bytes_per_token * r->mean / 1e9;
     r->frac = -1;
     if (b->have_limits) {
         double lim = pp ? an_limits_fma_gflops(&b->lim, b->threads) / 1e3 : an_limits_mem_gbps(&b->lim, b->threads);
@@ -383,6 +383,7 @@ int cmd_bench(int argc, char **argv) {
     b.device = "cpu"; /* the only device yet; --device auto resolves to it */
     b.params = an_model_n_params(m);
     b.bytes = an_model_weight_bytes(m);
+    b.bytes_per_token = an_model_bytes_per_token(m);
     b.threads = o.threads ? o.threads : an_cpu_count();
     b.fmt = fmt;
     /* Limits first: measuring them while the model runs would disturb both. */

@@ -78,6 +78,13 @@ const char *an_model_arch(const an_model *m) { return m->has_weights ? m->llm.hp
 const char *an_model_desc(const an_model *m) { return m->desc; }
 uint64_t an_model_n_params(const an_model *m) { return m->llm.n_params; }
 uint64_t an_model_weight_bytes(const an_model *m) { return m->llm.weight_bytes; }
+uint64_t an_model_bytes_per_token(const an_model *m) {
+    const an_llm *l = &m->llm;
+    if (!m->has_weights) return 0;
+    const uint64_t embd = l->tok_embd.row_bytes * (uint64_t)l->tok_embd.rows;
+    const bool tied = l->output.data == l->tok_embd.data;
+    return tied ? l->weight_bytes : l->weight_bytes - embd + l->tok_embd.row_bytes;
+}
 bool an_model_has_weights(const an_model *m) { return m->has_weights; }
 
 /* ---- tokens ------------------------------------------------------------------------------- */
