@@ -5,6 +5,7 @@
  *
  * Determinism: every row of every tensor draws from its own generator seeded by (seed, tensor
  * index, row), so the file bytes depend on the seed alone, not on the thread count. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -393,8 +394,9 @@ int cmd_synth(int argc, char **argv) {
             const char *v;
             if (!cli_str(cmd, argc, argv, &i, &v)) return EXIT_USAGE;
             char *end;
+            errno = 0;
             unsigned long long x = strtoull(v, &end, 0);
-            if (!*v || *end || *v == '-') return cli_usage_error(cmd, "option --seed: '%s' is not an unsigned integer", v);
+            if (!*v || *end || *v == '-' || errno) return cli_usage_error(cmd, "option --seed: '%s' is not an unsigned integer", v);
             seed = x;
         } else if (!strcmp(a, "-t")) {
             if (!cli_int(cmd, argc, argv, &i, 1, 256, &threads)) return EXIT_USAGE;
