@@ -17,6 +17,7 @@ typedef void (*mm_gemm_fn)(const float *panel, int64_t kc, const float *x, int64
 typedef float (*mm_dot_fn)(const float *a, const float *b, int64_t K);
 typedef void (*mm_axpy_fn)(float *o, float w, const float *v, int64_t n);
 typedef void (*mm_f16_fn)(const uint16_t *x, float *y, int64_t n);
+typedef void (*mm_round_f16_fn)(const float *x, uint16_t *h, float *y, int64_t n);
 
 #define MM_DECL(isa)                                                                                  \
     void an_mm_gemm_##isa(const float *, int64_t, const float *, int64_t, int, float *, int64_t, int, int); \
@@ -29,6 +30,8 @@ MM_DECL(avx2)
 MM_DECL(avx512)
 void an_mm_f16_row_avx2(const uint16_t *, float *, int64_t);
 void an_mm_f16_row_avx512(const uint16_t *, float *, int64_t);
+void an_mm_round_f16_avx2(const float *, uint16_t *, float *, int64_t);
+void an_mm_round_f16_avx512(const float *, uint16_t *, float *, int64_t);
 #endif
 
 static struct {
@@ -36,6 +39,7 @@ static struct {
     mm_dot_fn dot;
     mm_axpy_fn axpy;
     mm_f16_fn f16_row;
+    mm_round_f16_fn round_f16; /* NULL: the portable an_quant_act_row + table path */
     int pr; /* panel rows */
 } g_mm;
 static pthread_once_t g_mm_once = PTHREAD_ONCE_INIT;
@@ -63,9 +67,11 @@ static void mm_init(void) {
     if (isa == AN_ISA_AVX512) {
         MM_USE(avx512);
         g_mm.f16_row = an_mm_f16_row_avx512;
+        g_mm.round_f16 = an_mm_round_f16_avx512;
     } else if (isa == AN_ISA_AVX2) {
         MM_USE(avx2);
         g_mm.f16_row = an_mm_f16_row_avx2;
+        g_mm.round_f16 = an_mm_round_f16_avx2;
     }
 #endif
 }
@@ -91,13 +97,16 @@ void an_cpu_f16_to_f32(const uint16_t *x, float *y, int64_t n) {
 
 #define ALIGN64(x) (((x) + 63) & ~(size_t)63)
 #define MAX_PR 32 /* the widest panel of any ISA */
-#define KC 256    /* K block: a packed 32 x 256 panel (32 KiB) stays in L1 across all tokens */
+/* K block. Measured (M = K = 4096, N = 512, F16, 2 threads): KC 256 -> 102 GFLOPS, 1024 -> 128,
+ * 8192 (whole K) -> 175: re-reading and re-writing the outputs once per K block costs more than
+ * streaming a 32 x K panel (512 KiB at K = 4096) from L2. */
+#define KC 8192
 
 size_t an_cpu_matmul_wsize(int64_t k_max, int n_max, int nth) {
-    size_t K = (size_t)k_max, n = (size_t)(n_max < 1 ? 1 : n_max);
+    size_t K = (size_t)k_max, n = (size_t)(n_max < 1 ? 1 : n_max), kc = K < KC ? K : KC;
     size_t act = ALIGN64(n * K * 4 + 64 * n);      /* converted activations (<= f32 size + slack) */
     size_t xf = ALIGN64(n * K * 4);               /* the same, back in f32 */
-    size_t per_thread = ALIGN64((MAX_PR + 1) * KC * 4); /* panel + one dequantized row segment */
+    size_t per_thread = ALIGN64((MAX_PR + 1) * kc * 4); /* panel + one dequantized row segment */
     return act + xf + (size_t)nth * per_thread + 64;
 }
 
@@ -141,6 +150,10 @@ static void convert_row(mm_job *j, int t) {
     float *xf = j->xf + (int64_t)t * K;
     if (j->vdt == AN_TYPE_F32) {
         memcpy(xf, x, (size_t)K * 4);
+        return;
+    }
+    if (j->vdt == AN_TYPE_F16 && g_mm.round_f16) { /* F16C rounds exactly as an_quant_act_row */
+        g_mm.round_f16(x, (uint16_t *)a, xf, K);
         return;
     }
     an_quant_act_row(j->vdt, x, a, K);
@@ -189,7 +202,8 @@ static void mm_gemm(void *arg, int ith, int nth) {
     const int PR = g_mm.pr;
     const int64_t K = j->K;
     float *panel = (float *)(j->thread_ws + (size_t)ith * j->per_thread);
-    float *row = panel + MAX_PR * KC;
+    const int64_t kcmax = K < KC ? K : KC;
+    float *row = panel + MAX_PR * kcmax;
     for (int64_t g = j->total * ith / nth, g1 = j->total * (ith + 1) / nth; g < g1; g++) {
         int64_t pi;
         const an_mm_out *o = locate(j, g, PR, &pi);
@@ -227,7 +241,7 @@ void an_cpu_matmul_multi(an_pool *pool, const an_mm_out *outs, int n_outs, const
     j.xf = (float *)p;
     p += ALIGN64(nn * K * 4);
     j.thread_ws = p;
-    j.per_thread = ALIGN64((MAX_PR + 1) * KC * 4);
+    j.per_thread = ALIGN64((MAX_PR + 1) * (K < KC ? K : KC) * 4);
     const int64_t unit = n == 1 ? 1 : g_mm.pr;
     for (int o = 0; o < n_outs; o++) j.total += (outs[o].w->rows + unit - 1) / unit;
     if (n == 1) {
