@@ -1,0 +1,172 @@
+/* amx_gemm_amx.c — the AMX tile kernels (TDPBF16PS, TDPBSSD) and the AVX-512 activation
+ * conversions they read. Compiled with -mamx-tile -mamx-int8 -mamx-bf16 and AVX-512; called
+ * only after amx.c has obtained XTILEDATA permission. */
+#include "backends/amx/amx_impl.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+/* The 64-byte palette-1 tile configuration (Intel SDM, LDTILECFG). */
+typedef struct {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} tilecfg;
+
+void an_amx_k_config(int kind, int kb) {
+    tilecfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++) {
+        cfg.colsb[t] = 64;
+        cfg.rows[t] = 16;
+    }
+    if (kind == AMX_KIND_I8) { /* one weight block of kb k per step: A 16 x kb, B kb/4 x 64 */
+        cfg.colsb[4] = cfg.colsb[5] = (uint16_t)kb;
+        cfg.rows[6] = cfg.rows[7] = (uint8_t)(kb / 4);
+    }
+    /* GCC does not model LDTILECFG as reading the whole struct and drops the stores above
+     * (observed with gcc -O2); the barrier makes them visible. */
+    __asm__ volatile("" : : "r"(&cfg) : "memory");
+    _tile_loadconfig(&cfg);
+}
+
+/* Back to the init state: context switches stop saving 8 KiB of tile data. */
+void an_amx_k_release(void) { _tile_release(); }
+
+static inline __m512 bf16_to_f32(__m256i h) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+/* RNE to bf16 (VCVTNEPS2BF16; treats f32 denormal inputs as zero, which values this small
+ * never matter next to the activations of a layer). */
+static inline __m256i f32_to_bf16(__m512 v) { return (__m256i)_mm512_cvtneps_pbh(v); }
+
+void an_amx_k_convert_bf16(const float *x, int64_t K, int n, const amx_panel *p, int t0, int t1) {
+    const int64_t kp = p->kp;
+    for (int t = t0; t < t1; t++) {
+        uint16_t *d0 = p->bf[0] + (int64_t)t * kp, *d1 = p->nplanes > 1 ? p->bf[1] + (int64_t)t * kp : NULL,
+                 *d2 = p->nplanes > 2 ? p->bf[2] + (int64_t)t * kp : NULL;
+        if (t >= n) {
+            for (int pl = 0; pl < p->nplanes; pl++) memset(p->bf[pl] + (int64_t)t * kp, 0, (size_t)kp * 2);
+            continue;
+        }
+        const float *xr = x + (int64_t)t * K;
+        for (int64_t k = 0; k < kp; k += 16) {
+            const int64_t left = K - k;
+            const __mmask16 m = left >= 16 ? (__mmask16)0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+            __m512 v = _mm512_maskz_loadu_ps(m, xr + k);
+            if (p->act == AMX_ACT_F16) /* the CPU path's f16 rounding, then an exact hi/lo split */
+                v = _mm512_cvtph_ps(_mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+            __m256i h = f32_to_bf16(v);
+            _mm256_storeu_si256((__m256i *)(d0 + k), h);
+            if (d1) {
+                __m512 r = _mm512_sub_ps(v, bf16_to_f32(h)); /* exact */
+                __m256i mid = f32_to_bf16(r);
+                _mm256_storeu_si256((__m256i *)(d1 + k), mid);
+                if (d2) _mm256_storeu_si256((__m256i *)(d2 + k), f32_to_bf16(_mm512_sub_ps(r, bf16_to_f32(mid))));
+            }
+        }
+    }
+}
+
+void an_amx_k_block_bf16(const an_amx_weight *w, const amx_panel *a, int64_t g, int t0, int two_a,
+                         const uint8_t (*pass)[2], int npass, float *c) {
+    const int64_t ns = w->nblk, kp = a->kp;
+    const size_t sa = (size_t)kp * 2, plane = (size_t)(w->ngrp * ns) * 1024;
+    const uint8_t *b0 = w->tiles + (size_t)(g * ns) * 1024, *b1 = b0 + (size_t)ns * 1024;
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    for (int64_t s = 0; s < ns; s++) {
+        int cw = -1, cx = -1; /* planes currently in the B and A tiles: reload only on change */
+        for (int p = 0; p < npass; p++) {
+            if (pass[p][1] != cx) {
+                cx = pass[p][1];
+                const uint16_t *A = a->bf[cx] + (int64_t)t0 * kp + s * 32;
+                _tile_loadd(4, A, sa);
+                if (two_a) _tile_loadd(5, A + 16 * kp, sa);
+            }
+            if (pass[p][0] != cw) {
+                cw = pass[p][0];
+                _tile_loadd(6, b0 + cw * plane + (size_t)s * 1024, 64);
+                _tile_loadd(7, b1 + cw * plane + (size_t)s * 1024, 64);
+            }
+            _tile_dpbf16ps(0, 4, 6);
+            _tile_dpbf16ps(1, 4, 7);
+            if (two_a) {
+                _tile_dpbf16ps(2, 5, 6);
+                _tile_dpbf16ps(3, 5, 7);
+            }
+        }
+    }
+    _tile_stored(0, c, 128);
+    _tile_stored(1, c + 16, 128);
+    if (two_a) {
+        _tile_stored(2, c + 512, 128);
+        _tile_stored(3, c + 528, 128);
+    }
+}
+
+void an_amx_k_block_i8(const an_amx_weight *w, const amx_panel *a, int64_t g, int t0, int two_a, float *c,
+                       int32_t *ib) {
+    const int kb = w->kb, nt = two_a ? 32 : 16;
+    const int64_t nb = w->nblk, kp = a->kp;
+    const size_t tb = (size_t)kb * 16;
+    const uint8_t *b0 = w->tiles + (size_t)(g * nb) * tb, *b1 = b0 + (size_t)nb * tb;
+    const float *ws0 = w->ws + g * nb * 16, *ws1 = ws0 + nb * 16;
+    const float *wm0 = w->has_min ? w->wm + g * nb * 16 : NULL, *wm1 = wm0 ? wm0 + nb * 16 : NULL;
+    const float *as = a->as + (int64_t)t0 * nb, *am = a->am + (int64_t)t0 * nb;
+    for (int i = 0; i < nt * 32; i += 16) _mm512_storeu_ps(c + i, _mm512_setzero_ps());
+    for (int64_t b = 0; b < nb; b++) {
+        const int8_t *A = a->q + (int64_t)t0 * kp + b * kb;
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_loadd(4, A, kp);
+        _tile_loadd(6, b0 + b * tb, 64);
+        _tile_loadd(7, b1 + b * tb, 64);
+        _tile_dpbssd(0, 4, 6);
+        _tile_dpbssd(1, 4, 7);
+        if (two_a) {
+            _tile_zero(2);
+            _tile_zero(3);
+            _tile_loadd(5, A + 16 * kp, kp);
+            _tile_dpbssd(2, 5, 6);
+            _tile_dpbssd(3, 5, 7);
+        }
+        _tile_stored(0, ib, 128);
+        _tile_stored(1, ib + 16, 128);
+        if (two_a) {
+            _tile_stored(2, ib + 512, 128);
+            _tile_stored(3, ib + 528, 128);
+        }
+        /* The block's exact integer sums, scaled by weight scale x activation scale, plus the
+         * min term (weight min x activation block sum). */
+        const __m512 w0 = _mm512_loadu_ps(ws0 + b * 16), w1 = _mm512_loadu_ps(ws1 + b * 16);
+        if (wm0) {
+            const __m512 m0 = _mm512_loadu_ps(wm0 + b * 16), m1 = _mm512_loadu_ps(wm1 + b * 16);
+            for (int t = 0; t < nt; t++) {
+                const __m512 s = _mm512_set1_ps(as[t * nb + b]), sm = _mm512_set1_ps(am[t * nb + b]);
+                float *ct = c + t * 32;
+                const int32_t *it = ib + t * 32;
+                __m512 c0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(it)), _mm512_mul_ps(w0, s),
+                                            _mm512_loadu_ps(ct));
+                __m512 c1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(it + 16)), _mm512_mul_ps(w1, s),
+                                            _mm512_loadu_ps(ct + 16));
+                _mm512_storeu_ps(ct, _mm512_fmadd_ps(m0, sm, c0));
+                _mm512_storeu_ps(ct + 16, _mm512_fmadd_ps(m1, sm, c1));
+            }
+        } else {
+            for (int t = 0; t < nt; t++) {
+                const __m512 s = _mm512_set1_ps(as[t * nb + b]);
+                float *ct = c + t * 32;
+                const int32_t *it = ib + t * 32;
+                _mm512_storeu_ps(ct, _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(it)), _mm512_mul_ps(w0, s),
+                                                     _mm512_loadu_ps(ct)));
+                _mm512_storeu_ps(ct + 16, _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(it + 16)),
+                                                          _mm512_mul_ps(w1, s), _mm512_loadu_ps(ct + 16)));
+            }
+        }
+    }
+}
