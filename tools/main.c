@@ -266,6 +266,7 @@ static void usage(FILE *f) {
             "  quantize    convert a model's matrices to Q8_0, Q4_0, ...\n"
             "  bench       prefill (pp) and decode (tg) speed, llama-bench style; --limits\n"
             "  synth       write a random-weight model with a real architecture's shapes\n"
+            "  cache       ls, verify or clear the compile cache\n"
             "  help        this text\n"
             "\n"
             "Run `anelm <command> --help` for a command's options.\n");
@@ -285,6 +286,7 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "quantize")) return cmd_quantize(argc - 1, argv + 1);
     if (!strcmp(c, "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(c, "synth")) return cmd_synth(argc - 1, argv + 1);
+    if (!strcmp(c, "cache")) return cmd_cache(argc - 1, argv + 1);
     if (!strcmp(c, "help") || !strcmp(c, "--help") || !strcmp(c, "-h")) {
         usage(stdout);
         return EXIT_OK;
