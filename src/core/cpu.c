@@ -1,6 +1,7 @@
 #include "core/cpu.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -95,4 +96,39 @@ const char *an_isa_name(an_isa isa) {
     case AN_ISA_NEON: return "neon";
     }
     return "?";
+}
+
+/* The CPU's marketing name: cpuid leaves 0x80000002-4 on x86, /proc/cpuinfo elsewhere. */
+void an_cpu_brand(char *buf, size_t cap) {
+    buf[0] = 0;
+#if defined(__x86_64__)
+    unsigned r[12], max = __get_cpuid_max(0x80000000u, NULL);
+    if (max >= 0x80000004u) {
+        for (unsigned i = 0; i < 3; i++) __get_cpuid(0x80000002u + i, &r[i * 4], &r[i * 4 + 1], &r[i * 4 + 2], &r[i * 4 + 3]);
+        char s[49];
+        memcpy(s, r, 48);
+        s[48] = 0;
+        snprintf(buf, cap, "%s", s);
+    }
+#else
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (f) {
+        char line[512];
+        while (fgets(line, sizeof line, f)) {
+            const char *c = strchr(line, ':');
+            if (c && (!strncmp(line, "model name", 10) || !strncmp(line, "Hardware", 8) ||
+                      !strncmp(line, "CPU part", 8))) {
+                snprintf(buf, cap, "%s", c + 1);
+                break;
+            }
+        }
+        fclose(f);
+    }
+#endif
+    /* trim: brand strings are padded with spaces (and the cpuinfo line ends with a newline) */
+    size_t n = strlen(buf), b = 0;
+    while (n > 0 && (buf[n - 1] == ' ' || buf[n - 1] == '\n' || buf[n - 1] == '\t')) buf[--n] = 0;
+    while (buf[b] == ' ' || buf[b] == '\t') b++;
+    memmove(buf, buf + b, n - b + 1);
+    if (!buf[0]) snprintf(buf, cap, "unknown cpu");
 }

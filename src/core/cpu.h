@@ -4,6 +4,7 @@
 #define AN_CORE_CPU_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 typedef enum an_isa {
     AN_ISA_SCALAR = 0, /* portable C, the reference */
@@ -25,5 +26,9 @@ typedef struct an_cpu_info {
 /* Probed on first call (thread-safe), then constant. */
 const an_cpu_info *an_cpu(void);
 const char *an_isa_name(an_isa isa);
+
+/* The CPU's marketing name (cpuid leaves 0x80000002-4 on x86, /proc/cpuinfo elsewhere),
+ * trimmed; "unknown cpu" if there is none. Keys per-machine caches (limits, calibration). */
+void an_cpu_brand(char *buf, size_t cap);
 
 #endif

@@ -1,0 +1,58 @@
+/* backend.h — the small device interface every engine implements (cpu, amx; later ane,
+ * ane-ref). The scheduler (src/sched) places each matmul op on the device with the least
+ * predicted time; the model layer only ever sees this interface, never a concrete device.
+ *
+ * An op is one matmul or a fused group of matmuls that read the same activations (Q/K/V,
+ * gate/up): Y_i = X · W_iᵀ for i < n_w. Devices may only support some weight formats, shapes or
+ * batch sizes; run() may still answer AN_E_UNSUPPORTED ("not handled"), and the caller then
+ * falls back to the CPU device. Kernels never own threads: run() gets the pool. */
+#ifndef AN_BACKEND_H
+#define AN_BACKEND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backends/cpu/cpu.h"
+#include "core/pool.h"
+#include "core/status.h"
+
+#define AN_OP_MAX_W 4
+
+typedef struct an_op {
+    const char *name;            /* "blk.3.qkv", "blk.3.ffn_down", "output" (plans print it) */
+    const an_mat *w[AN_OP_MAX_W];/* weights; all share cols (K) */
+    int n_w;
+    int n;                       /* tokens in the batch */
+} an_op;
+
+typedef struct an_device an_device;
+
+typedef struct an_device_i {
+    const char *name; /* "cpu", "amx", ... */
+    /* Can this device run op? When not, *why (if non-NULL) gets a short static reason. */
+    bool (*supports)(an_device *d, const an_op *op, const char **why);
+    /* Predicted seconds for op. NULL: the scheduler's measured calibration of this device
+     * (sched/sched.h) is used; a device with a published model (e.g. the ANE's dispatch floor
+     * before it is measured) can supply its own. */
+    double (*cost)(an_device *d, const an_op *op);
+    /* Compile/repack one weight for this device (through the compile cache when the device has
+     * one); idempotent. CPU: nothing to do. */
+    an_status (*prepare)(an_device *d, const an_mat *w, an_err *err);
+    /* outs[i].y = x · op->w[i]ᵀ for n_w outputs; ws: an_device workspace (see wsize). */
+    an_status (*run)(an_device *d, const an_op *op, const an_mm_out *outs, const float *x, an_pool *pool,
+                     void *ws, an_err *err);
+    /* Workspace bytes run() needs for up to n_max tokens of K <= k_max with nth threads. */
+    size_t (*wsize)(an_device *d, int64_t k_max, int n_max, int nth);
+    void (*sync)(an_device *d); /* wait for queued work (synchronous devices: no-op) */
+    void (*free)(an_device *d);
+} an_device_i;
+
+struct an_device {
+    const an_device_i *i;
+    void *ctx;
+};
+
+/* The CPU device (backends/cpu/cpu_device.c); NULL only if out of memory. */
+an_device *an_cpu_device_create(void);
+
+#endif
