@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -107,10 +108,19 @@ typedef struct an_ctx_params {
     int n_threads;   /* 0 = number of online CPUs */
     an_kv_type kv_type;
     bool logits_all; /* keep logits for every token of a batch (perplexity), not only the last */
+    const char *device; /* where matmuls run: "auto" (NULL: the scheduler picks by measured cost),
+                         * or a device name ("cpu", "amx") to force it where it can run an op */
 } an_ctx_params;
 
 an_status an_ctx_create(an_ctx **out, an_model *m, const an_ctx_params *p, an_err *err);
 void an_ctx_free(an_ctx *c);
+
+/* Prints the placement of every matmul op for a prefill of n_prefill tokens and for decode,
+ * with the cause of each choice (`anelm run --plan`). */
+an_status an_ctx_print_plan(an_ctx *c, int n_prefill, FILE *f, an_err *err);
+
+/* Names of the devices this context can use, comma-separated ("cpu", "cpu,amx"). */
+const char *an_ctx_devices(const an_ctx *c);
 
 /* Forget the KV cache; the next eval starts at position 0. */
 void an_ctx_reset(an_ctx *c);

@@ -41,12 +41,13 @@ int cli_open_model(const char *cmd, const char *path, int verbose, an_model **ou
  * error and returns its exit code on failure. */
 int cli_tokenize(an_model *m, const char *text, size_t len, bool bos, bool special, int32_t **ids, size_t *n);
 
-/* Parses a --device value; only "cpu" and "auto" exist yet. */
+/* Checks a --device value names a known device (auto, cpu, amx). */
 bool cli_device(const char *cmd, const char *v);
 
 /* Options most commands share: -m, -t, -c, -ub, --kv-type (-ctk/-ctv), --device, -v. */
 typedef struct cli_common {
     const char *model;
+    const char *device; /* --device, NULL = auto */
     int threads, n_ctx, n_ubatch, verbose;
     an_kv_type kv_type;
 } cli_common;

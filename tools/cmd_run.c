@@ -18,6 +18,7 @@ static void help(void) {
            "  --seed S         random seed (default: from the clock)\n"
            "  --special        parse special-token text (e.g. <s>) in the prompt\n"
            "  --json           print one JSON object instead of streaming text\n"
+           "  --plan           print where every matmul runs (prefill and decode) and why, on stderr\n"
            "%s",
            cli_common_help);
 }
@@ -27,7 +28,7 @@ int cmd_run(int argc, char **argv) {
     cli_common o;
     cli_common_init(&o);
     const char *prompt = NULL, *pfile = NULL;
-    int n_gen = 128, json = 0, special = 0, seed_set = 0;
+    int n_gen = 128, json = 0, special = 0, seed_set = 0, plan = 0;
     an_sampler_params sp = an_sampler_default_params();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -51,6 +52,7 @@ int cmd_run(int argc, char **argv) {
             if (ok) sp.seed = strtoull(v, &end, 10), ok = *v && !*end, seed_set = 1;
             if (!ok) return cli_usage_error(cmd, "--seed needs a non-negative integer");
         } else if (!strcmp(a, "--json")) json = 1;
+        else if (!strcmp(a, "--plan")) plan = 1;
         else if (!strcmp(a, "--special")) special = 1;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             help();
@@ -98,6 +100,10 @@ int cmd_run(int argc, char **argv) {
     gen = malloc(((size_t)max_gen + 1) * sizeof *gen);
     if (!gen || an_sampler_create(&s, &sp, an_model_n_vocab(m), &err) != AN_OK) {
         if (!err.code) an_err_set(&err, AN_E_NOMEM, "out of memory");
+        rc = cli_fail(&err);
+        goto out;
+    }
+    if (plan && an_ctx_print_plan(c, (int)n_p, stderr, &err) != AN_OK) {
         rc = cli_fail(&err);
         goto out;
     }

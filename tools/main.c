@@ -71,8 +71,10 @@ bool cli_float(const char *cmd, int argc, char **argv, int *i, float *out) {
 }
 
 bool cli_device(const char *cmd, const char *v) {
-    if (!strcmp(v, "cpu") || !strcmp(v, "auto")) return true;
-    cli_usage_error(cmd, "unknown device '%s' (available: cpu, auto)", v);
+    /* the names a context may offer; whether this machine has one is checked when the context
+     * is created (an unavailable device is an error there, with the reason) */
+    if (!strcmp(v, "cpu") || !strcmp(v, "auto") || !strcmp(v, "amx")) return true;
+    cli_usage_error(cmd, "unknown device '%s' (devices: auto, cpu, amx)", v);
     return false;
 }
 
@@ -194,7 +196,8 @@ const char *cli_common_help =
     "  -c N             context size in tokens (default: the model's)\n"
     "  -ub N            prefill chunk: tokens per matrix pass (default 512)\n"
     "  --kv-type T      KV cache type, f16 (default) or f32; also -ctk T / -ctv T\n"
-    "  --device D       cpu or auto (default auto)\n"
+    "  --device D       auto (default: each matmul where the measured cost model predicts it\n"
+    "                   is fastest), cpu, or amx (forced where it can run an op)\n"
     "  -v               progress and decisions on stderr\n";
 
 static bool parse_kv(const char *cmd, const char *v, an_kv_type *out) {
@@ -217,7 +220,7 @@ int cli_common_opt(const char *cmd, int argc, char **argv, int *i, cli_common *o
     if (!strcmp(a, "--kv-type") || !strcmp(a, "-ctk") || !strcmp(a, "-ctv") || !strcmp(a, "--cache-type-k") ||
         !strcmp(a, "--cache-type-v"))
         return cli_str(cmd, argc, argv, i, &v) && parse_kv(cmd, v, &o->kv_type) ? 1 : -1;
-    if (!strcmp(a, "--device")) return cli_str(cmd, argc, argv, i, &v) && cli_device(cmd, v) ? 1 : -1;
+    if (!strcmp(a, "--device")) return cli_str(cmd, argc, argv, i, &o->device) && cli_device(cmd, o->device) ? 1 : -1;
     if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
         o->verbose = 1;
         return 1;
@@ -228,7 +231,8 @@ int cli_common_opt(const char *cmd, int argc, char **argv, int *i, cli_common *o
 int cli_ctx(const cli_common *o, an_model *m, bool logits_all, int n_ctx_default, an_ctx **out) {
     an_err err = {0};
     an_ctx_params cp = {.n_ctx = o->n_ctx ? o->n_ctx : n_ctx_default, .n_ubatch = o->n_ubatch,
-                        .n_threads = o->threads, .kv_type = o->kv_type, .logits_all = logits_all};
+                        .n_threads = o->threads, .kv_type = o->kv_type, .logits_all = logits_all,
+                        .device = o->device};
     if (an_ctx_create(out, m, &cp, &err) != AN_OK) return cli_fail(&err);
     return EXIT_OK;
 }

@@ -10,7 +10,9 @@
 #include "core/pool.h"
 #include "core/timer.h"
 #include "gguf/gguf.h"
+#include "backends/backend.h"
 #include "model/llm.h"
+#include "sched/sched.h"
 #include "tokenizer/tokenizer.h"
 
 struct an_model {
@@ -24,6 +26,10 @@ struct an_model {
 struct an_ctx {
     an_model *m;
     an_pool *pool;
+    an_device *dev[AN_MAX_DEV];
+    int n_dev;
+    char dev_names[64];
+    an_sched *sched;
     an_llm_state st;
     an_timings tm;
     int n_logit_rows;
@@ -124,8 +130,26 @@ an_status an_ctx_create(an_ctx **out, an_model *m, const an_ctx_params *p, an_er
     int n_ub = p->n_ubatch > 0 ? p->n_ubatch : 512;
     int nth = p->n_threads > 0 ? p->n_threads : an_cpu_count();
     an_status s = an_pool_create(&c->pool, nth, err);
+    /* devices: the CPU always (first: the fallback), then the matrix engines this machine has */
+    if (s == AN_OK && !(c->dev[c->n_dev++] = an_cpu_device_create())) s = an_err_set(err, AN_E_NOMEM, "out of memory");
+    if (s == AN_OK) {
+        int o = 0;
+        for (int i = 0; i < c->n_dev; i++)
+            o += snprintf(c->dev_names + o, sizeof c->dev_names - (size_t)o, "%s%s", i ? "," : "", c->dev[i]->i->name);
+        s = an_sched_create(&c->sched, c->dev, c->n_dev, p->device, c->pool, err);
+    }
     if (s == AN_OK)
-        s = an_llm_state_init(&c->st, &m->llm, n_ctx, n_ub, p->kv_type == AN_KV_F16, p->logits_all, c->pool, err);
+        s = an_llm_state_init(&c->st, &m->llm, n_ctx, n_ub, p->kv_type == AN_KV_F16, p->logits_all, c->pool, c->sched,
+                              err);
+    if (s == AN_OK) {
+        /* place every op now for decode and a full chunk: this runs the one-time calibration
+         * (with a progress line) here rather than inside the first timed evaluation */
+        an_op ops[AN_OPK_COUNT];
+        an_plan plan;
+        an_llm_ops(&m->llm, 1, ops);
+        an_sched_plan(c->sched, ops, 1, &plan);
+        an_sched_plan(c->sched, ops, c->st.n_ubatch, &plan);
+    }
     if (s != AN_OK) {
         an_ctx_free(c);
         return s;
@@ -139,11 +163,28 @@ an_status an_ctx_create(an_ctx **out, an_model *m, const an_ctx_params *p, an_er
 void an_ctx_free(an_ctx *c) {
     if (!c) return;
     an_llm_state_free(&c->st);
+    an_sched_free(c->sched);
+    for (int i = 0; i < c->n_dev; i++) c->dev[i]->i->free(c->dev[i]);
     an_pool_free(c->pool);
     free(c);
 }
 
 void an_ctx_reset(an_ctx *c) { c->st.pos = 0; }
+const char *an_ctx_devices(const an_ctx *c) { return c->dev_names; }
+
+an_status an_ctx_print_plan(an_ctx *c, int n_prefill, FILE *f, an_err *err) {
+    an_op ops[AN_OPK_COUNT];
+    an_llm_ops(&c->m->llm, 1, ops);
+    an_plan plan;
+    if (n_prefill > c->st.n_ubatch) n_prefill = c->st.n_ubatch; /* prefill runs in chunks of -ub */
+    if (n_prefill < 1) n_prefill = 1;
+    an_sched_plan(c->sched, ops, n_prefill, &plan);
+    an_plan_print(c->sched, &plan, "prefill", c->m->llm.hp.n_layer, f);
+    an_sched_plan(c->sched, ops, 1, &plan);
+    an_plan_print(c->sched, &plan, "decode", c->m->llm.hp.n_layer, f);
+    (void)err;
+    return AN_OK;
+}
 int32_t an_ctx_pos(const an_ctx *c) { return c->st.pos; }
 int32_t an_ctx_n_ctx(const an_ctx *c) { return c->st.n_ctx; }
 const float *an_ctx_logits(const an_ctx *c) { return c->st.logits; }

@@ -13,7 +13,7 @@
 #define ALIGN64(x) (((x) + 63) & ~(size_t)63)
 
 an_status an_llm_state_init(an_llm_state *s, const an_llm *m, int n_ctx, int n_ubatch,
-                            int kv_f16, bool logits_all, an_pool *pool, an_err *err) {
+                            int kv_f16, bool logits_all, an_pool *pool, an_sched *sched, an_err *err) {
     memset(s, 0, sizeof *s);
     const an_hparams *hp = &m->hp;
     if (n_ctx < 1 || n_ubatch < 1)
@@ -25,6 +25,7 @@ an_status an_llm_state_init(an_llm_state *s, const an_llm *m, int n_ctx, int n_u
     s->kv_f16 = kv_f16;
     s->logits_all = logits_all;
     s->pool = pool;
+    s->sched = sched;
     const size_t ub = (size_t)n_ubatch, E = (size_t)hp->n_embd;
     const size_t NQ = (size_t)hp->n_head * (size_t)hp->head_dim;
     const size_t NKV = (size_t)hp->n_head_kv * (size_t)hp->head_dim;
@@ -46,8 +47,13 @@ an_status an_llm_state_init(an_llm_state *s, const an_llm *m, int n_ctx, int n_u
         ub * E * 4, ub * E * 4, ub * NQ * 4, ub * NKV * 4, ub * NKV * 4, ub * NQ * 4, ub * FF * 4,
         ub * FF * 4, (logits_all ? ub : 1) * V * 4, (size_t)hp->n_rot * 4 + 64,
         (size_t)nth * an_attn_scratch_floats(hp->n_head, hp->n_head_kv, hp->head_dim, n_ctx) * 4,
-        an_cpu_matmul_wsize((int64_t)kmax, n_ubatch, nth),
+        0, /* matmul workspace: the largest any device needs, below */
     };
+    for (int i = 0; i < an_sched_n_devices(sched); i++) {
+        an_device *d = an_sched_device(sched, i);
+        size_t w = d->i->wsize(d, (int64_t)kmax, n_ubatch, nth);
+        if (w > sizes[11]) sizes[11] = w;
+    }
     size_t total = 0;
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) total += ALIGN64(sizes[i]);
     s->arena = aligned_alloc(64, total);
@@ -91,6 +97,24 @@ static void kv_store(void *cache, int kv_f16, int64_t row0, const float *src, in
     }
 }
 
+void an_llm_ops(const an_llm *m, int n, an_op ops[AN_OPK_COUNT]) {
+    const an_layer *L = &m->layers[0];
+    memset(ops, 0, sizeof(an_op) * AN_OPK_COUNT);
+    ops[AN_OPK_QKV] = (an_op){.name = "attn_qkv", .w = {&L->wq, &L->wk, &L->wv}, .n_w = 3, .n = n};
+    ops[AN_OPK_O] = (an_op){.name = "attn_output", .w = {&L->wo}, .n_w = 1, .n = n};
+    ops[AN_OPK_GATE_UP] = (an_op){.name = "ffn_gate_up", .w = {&L->gate, &L->up}, .n_w = 2, .n = n};
+    ops[AN_OPK_DOWN] = (an_op){.name = "ffn_down", .w = {&L->down}, .n_w = 1, .n = n};
+    ops[AN_OPK_OUTPUT] = (an_op){.name = "output", .w = {&m->output}, .n_w = 1, .n = n};
+}
+
+/* One matmul op through the scheduler: outs[i].y = x · outs[i].wᵀ. */
+static an_status mm(an_llm_state *s, an_op_kind k, const an_mm_out *outs, int n_outs, const float *x, int n,
+                    an_err *err) {
+    an_op op = {.name = an_op_kind_name(k), .n_w = n_outs, .n = n};
+    for (int i = 0; i < n_outs; i++) op.w[i] = outs[i].w;
+    return an_sched_run(s->sched, k, &op, outs, x, s->pool, s->mm_ws, err);
+}
+
 an_status an_llm_forward(an_llm_state *s, const int32_t *tokens, int n, an_err *err) {
     const an_llm *m = s->m;
     const an_hparams *hp = &m->hp;
@@ -117,7 +141,7 @@ an_status an_llm_forward(an_llm_state *s, const int32_t *tokens, int n, an_err *
         const an_layer *L = &m->layers[l];
         for (int t = 0; t < n; t++) an_rms_norm(s->x + t * E, L->attn_norm.data, s->h + t * E, E, hp->rms_eps);
         const an_mm_out qkv[3] = {{&L->wq, s->q, NQ}, {&L->wk, s->k, NKV}, {&L->wv, s->v, NKV}};
-        an_cpu_matmul_multi(pool, qkv, 3, s->h, n, s->mm_ws);
+        AN_TRY(mm(s, AN_OPK_QKV, qkv, 3, s->h, n, err));
         add_bias(s->q, &L->bq, n, NQ);
         add_bias(s->k, &L->bk, n, NKV);
         add_bias(s->v, &L->bv, n, NKV);
@@ -143,21 +167,24 @@ an_status an_llm_forward(an_llm_state *s, const int32_t *tokens, int n, an_err *
             .kv_f16 = s->kv_f16, .scale = 1.0f / sqrtf((float)HD), .scratch = s->attn_scratch,
         };
         an_cpu_attention(pool, &aa);
-        an_cpu_matmul(pool, &L->wo, s->att, n, s->h, E, s->mm_ws);
+        const an_mm_out o = {&L->wo, s->h, E};
+        AN_TRY(mm(s, AN_OPK_O, &o, 1, s->att, n, err));
         for (int64_t i = 0; i < n * E; i++) s->x[i] += s->h[i];
 
         for (int t = 0; t < n; t++) an_rms_norm(s->x + t * E, L->ffn_norm.data, s->h + t * E, E, hp->rms_eps);
         const an_mm_out gu[2] = {{&L->gate, s->g, FF}, {&L->up, s->u, FF}};
-        an_cpu_matmul_multi(pool, gu, 2, s->h, n, s->mm_ws);
+        AN_TRY(mm(s, AN_OPK_GATE_UP, gu, 2, s->h, n, err));
         an_swiglu(s->g, s->u, s->g, n * FF);
-        an_cpu_matmul(pool, &L->down, s->g, n, s->h, E, s->mm_ws);
+        const an_mm_out dn = {&L->down, s->h, E};
+        AN_TRY(mm(s, AN_OPK_DOWN, &dn, 1, s->g, n, err));
         for (int64_t i = 0; i < n * E; i++) s->x[i] += s->h[i];
     }
 
     const int first = s->logits_all ? 0 : n - 1, rows = n - first;
     for (int t = 0; t < rows; t++)
         an_rms_norm(s->x + (first + t) * E, m->output_norm.data, s->h + t * E, E, hp->rms_eps);
-    an_cpu_matmul(pool, &m->output, s->h, rows, s->logits, hp->n_vocab, s->mm_ws);
+    const an_mm_out out = {&m->output, s->logits, hp->n_vocab};
+    AN_TRY(mm(s, AN_OPK_OUTPUT, &out, 1, s->h, rows, err));
     s->pos += n;
     return AN_OK;
 }

@@ -11,6 +11,7 @@
 #include "core/pool.h"
 #include "core/status.h"
 #include "gguf/gguf.h"
+#include "sched/sched.h"
 
 typedef enum an_arch { AN_ARCH_LLAMA, AN_ARCH_QWEN2, AN_ARCH_QWEN3 } an_arch;
 
@@ -60,6 +61,7 @@ typedef struct an_llm_state {
     int kv_f16;
     bool logits_all;
     an_pool *pool;
+    an_sched *sched;         /* where each matmul op runs (not owned) */
     void *k_cache, *v_cache; /* [n_layer][n_ctx][n_head_kv*head_dim] */
     int32_t pos;
     /* activation arena, sized once for n_ubatch tokens */
@@ -69,7 +71,10 @@ typedef struct an_llm_state {
 } an_llm_state;
 
 an_status an_llm_state_init(an_llm_state *s, const an_llm *m, int n_ctx, int n_ubatch,
-                            int kv_f16, bool logits_all, an_pool *pool, an_err *err);
+                            int kv_f16, bool logits_all, an_pool *pool, an_sched *sched, an_err *err);
+
+/* One representative op per kind (layer 0's weights) at n tokens, for plans. */
+void an_llm_ops(const an_llm *m, int n, an_op ops[AN_OPK_COUNT]);
 void an_llm_state_free(an_llm_state *s);
 
 /* Runs n (1..n_ubatch) tokens at s->pos and advances it. Writes logits of the last token to
