@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "backends/amx/amx.h"
+#include "backends/backend.h"
 #include "backends/cpu/cpu.h"
 #include "core/cpu.h"
 #include "quant/quant.h"
@@ -230,6 +231,46 @@ static void amx_blob_and_multi(void) {
     an_pool_free(pool);
 }
 
+/* The device wrapper: declines decode, prepares, runs a fused op equal to an_amx_matmul. */
+static void amx_device(void) {
+    an_device *d = an_amx_device_create();
+    T_CHECK(d != NULL, "device");
+    if (!d) return;
+    if (!need_amx()) {
+        d->i->free(d);
+        return;
+    }
+    an_pool *pool;
+    an_err err = {0};
+    an_pool_create(&pool, 2, &err);
+    const int K = 256, N = 9;
+    wmat a, b;
+    wmat_make(&a, AN_TYPE_Q8_0, 48, K, 1);
+    wmat_make(&b, AN_TYPE_BF16, 20, K, 2);
+    an_op op = {.name = "t", .w = {&a.m, &b.m}, .n_w = 2, .n = 1};
+    const char *why = NULL;
+    T_CHECK(!d->i->supports(d, &op, &why) && why, "decode should be declined");
+    op.n = N;
+    T_CHECK(d->i->supports(d, &op, &why), "%s", why ? why : "");
+    T_CHECK(d->i->prepare(d, &a.m, &err) == AN_OK && d->i->prepare(d, &a.m, &err) == AN_OK, "%s", err.msg);
+    unsigned seed = 5;
+    float *x = malloc(sizeof(float) * K * N), *y = malloc(sizeof(float) * 68 * N);
+    for (int i = 0; i < K * N; i++) x[i] = frand(&seed);
+    for (int i = 0; i < 68 * N; i++) y[i] = NAN;
+    void *ws = aligned_alloc(64, (d->i->wsize(d, K, N, 2) + 63) / 64 * 64);
+    an_mm_out o[2] = {{&a.m, y, 68}, {&b.m, y + 48, 68}};
+    T_CHECK(d->i->run(d, &op, o, x, pool, ws, &err) == AN_OK, "%s", err.msg); /* b packed lazily */
+    T_CHECK(nmse(&a, x, N, y, 68) <= 1e-12, "Q8_0 via device");
+    T_CHECK(nmse(&b, x, N, y + 48, 68) <= 1e-12, "BF16 via device");
+    free(x);
+    free(y);
+    free(ws);
+    wmat_free(&a);
+    wmat_free(&b);
+    d->i->free(d);
+    an_pool_free(pool);
+}
+
 static void amx_availability(void) {
     const char *why = NULL;
     const bool ok = an_amx_available(&why);
@@ -243,5 +284,6 @@ const t_case t_suite_amx[] = {
     {"amx_matches_reference", amx_matches_reference},
     {"amx_f16_passes", amx_f16_passes},
     {"amx_blob_and_multi", amx_blob_and_multi},
+    {"amx_device", amx_device},
     {0, 0},
 };

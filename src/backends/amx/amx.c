@@ -421,10 +421,11 @@ static void job_convert(void *arg, int ith, int nth) {
     uint8_t *tmp = j->thr + (size_t)ith * j->per_thread;
     const int64_t K = j->K, nb = p->nblk, kb = p->kb;
     for (int t = t0; t < t1; t++) {
-        int8_t *q = p->q + (int64_t)t * p->kp;
+        /* tile order: token tile t/16, block b, then 16 x kb */
+        int8_t *q = p->q + (int64_t)(t / 16) * nb * 16 * kb + (t % 16) * kb;
         float *as = p->as + (int64_t)t * nb, *am = p->am + (int64_t)t * nb;
         if (t >= j->n) {
-            memset(q, 0, (size_t)p->kp);
+            for (int64_t b = 0; b < nb; b++) memset(q + b * 16 * kb, 0, (size_t)kb);
             memset(as, 0, sizeof(float) * (size_t)nb);
             memset(am, 0, sizeof(float) * (size_t)nb);
             continue;
@@ -438,9 +439,10 @@ static void job_convert(void *arg, int ith, int nth) {
                 const uint8_t *blk = tmp + (size_t)b * bs;
                 an_f16 d;
                 memcpy(&d, blk, 2);
-                memcpy(q + b * 32, blk + (q81 ? 4 : 2), 32);
+                int8_t *qb = q + b * 16 * 32;
+                memcpy(qb, blk + (q81 ? 4 : 2), 32);
                 int s = 0;
-                for (int i = 0; i < 32; i++) s += q[b * 32 + i];
+                for (int i = 0; i < 32; i++) s += qb[i];
                 as[b] = an_f16_to_f32(d);
                 /* the block sum from the integers (exact up to one rounding), not Q8_1's f16 s */
                 am[b] = as[b] * (float)s;
@@ -450,8 +452,8 @@ static void job_convert(void *arg, int ith, int nth) {
             for (int64_t sb = 0; sb < K / 256; sb++) {
                 an_block_q8_K blk;
                 memcpy(&blk, tmp + (size_t)sb * sizeof blk, sizeof blk);
-                memcpy(q + sb * 256, blk.qs, 256);
                 for (int64_t b = 0; b < 256 / kb; b++) {
+                    memcpy(q + (sb * (256 / kb) + b) * 16 * kb, blk.qs + b * kb, (size_t)kb);
                     const int s = kb == 16 ? blk.bsums[b] : blk.bsums[2 * b] + blk.bsums[2 * b + 1];
                     as[sb * (256 / kb) + b] = blk.d;
                     am[sb * (256 / kb) + b] = blk.d * (float)s;

@@ -79,4 +79,11 @@ size_t an_amx_wsize(int64_t k_max, int n_max, int nth);
 an_status an_amx_matmul(an_pool *pool, const an_amx_weight *const *w, const an_mm_out *outs, int n_outs,
                         const float *x, int n, void *ws, an_err *err);
 
+/* The engine as a scheduler device (amx_device.c; backends/backend.h): supports() needs AMX,
+ * n >= 2 and supported formats; prepare() packs and keeps the weight (keyed by its data
+ * pointer); run() packs lazily what was not prepared. cost is NULL (scheduler calibrates).
+ * Returns NULL on allocation failure. Works (declining every op) where AMX is absent. */
+struct an_device;
+struct an_device *an_amx_device_create(void);
+
 #endif

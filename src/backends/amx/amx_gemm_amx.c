@@ -43,28 +43,30 @@ static inline __m512 bf16_to_f32(__m256i h) {
 static inline __m256i f32_to_bf16(__m512 v) { return (__m256i)_mm512_cvtneps_pbh(v); }
 
 void an_amx_k_convert_bf16(const float *x, int64_t K, int n, const amx_panel *p, int t0, int t1) {
-    const int64_t kp = p->kp;
+    const int64_t kp = p->kp, ns = kp / 32;
     for (int t = t0; t < t1; t++) {
-        uint16_t *d0 = p->bf[0] + (int64_t)t * kp, *d1 = p->nplanes > 1 ? p->bf[1] + (int64_t)t * kp : NULL,
-                 *d2 = p->nplanes > 2 ? p->bf[2] + (int64_t)t * kp : NULL;
+        /* tile order: token tile t/16, k-step s, then the 16 x 32 tile row-major */
+        const int64_t base = (int64_t)(t / 16) * ns * 512 + (t % 16) * 32;
         if (t >= n) {
-            for (int pl = 0; pl < p->nplanes; pl++) memset(p->bf[pl] + (int64_t)t * kp, 0, (size_t)kp * 2);
+            for (int pl = 0; pl < p->nplanes; pl++)
+                for (int64_t s = 0; s < ns; s++) memset(p->bf[pl] + base + s * 512, 0, 64);
             continue;
         }
         const float *xr = x + (int64_t)t * K;
         for (int64_t k = 0; k < kp; k += 16) {
-            const int64_t left = K - k;
+            const int64_t left = K - k, off = base + (k / 32) * 512 + k % 32;
             const __mmask16 m = left >= 16 ? (__mmask16)0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
             __m512 v = _mm512_maskz_loadu_ps(m, xr + k);
             if (p->act == AMX_ACT_F16) /* the CPU path's f16 rounding, then an exact hi/lo split */
                 v = _mm512_cvtph_ps(_mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
             __m256i h = f32_to_bf16(v);
-            _mm256_storeu_si256((__m256i *)(d0 + k), h);
-            if (d1) {
+            _mm256_storeu_si256((__m256i *)(p->bf[0] + off), h);
+            if (p->nplanes > 1) {
                 __m512 r = _mm512_sub_ps(v, bf16_to_f32(h)); /* exact */
                 __m256i mid = f32_to_bf16(r);
-                _mm256_storeu_si256((__m256i *)(d1 + k), mid);
-                if (d2) _mm256_storeu_si256((__m256i *)(d2 + k), f32_to_bf16(_mm512_sub_ps(r, bf16_to_f32(mid))));
+                _mm256_storeu_si256((__m256i *)(p->bf[1] + off), mid);
+                if (p->nplanes > 2)
+                    _mm256_storeu_si256((__m256i *)(p->bf[2] + off), f32_to_bf16(_mm512_sub_ps(r, bf16_to_f32(mid))));
             }
         }
     }
@@ -72,8 +74,8 @@ void an_amx_k_convert_bf16(const float *x, int64_t K, int n, const amx_panel *p,
 
 void an_amx_k_block_bf16(const an_amx_weight *w, const amx_panel *a, int64_t g, int t0, int two_a,
                          const uint8_t (*pass)[2], int npass, float *c) {
-    const int64_t ns = w->nblk, kp = a->kp;
-    const size_t sa = (size_t)kp * 2, plane = (size_t)(w->ngrp * ns) * 1024;
+    const int64_t ns = w->nblk;
+    const size_t plane = (size_t)(w->ngrp * ns) * 1024;
     const uint8_t *b0 = w->tiles + (size_t)(g * ns) * 1024, *b1 = b0 + (size_t)ns * 1024;
     _tile_zero(0);
     _tile_zero(1);
@@ -84,9 +86,9 @@ void an_amx_k_block_bf16(const an_amx_weight *w, const amx_panel *a, int64_t g, 
         for (int p = 0; p < npass; p++) {
             if (pass[p][1] != cx) {
                 cx = pass[p][1];
-                const uint16_t *A = a->bf[cx] + (int64_t)t0 * kp + s * 32;
-                _tile_loadd(4, A, sa);
-                if (two_a) _tile_loadd(5, A + 16 * kp, sa);
+                const uint16_t *A = a->bf[cx] + ((int64_t)(t0 / 16) * ns + s) * 512;
+                _tile_loadd(4, A, 64);
+                if (two_a) _tile_loadd(5, A + ns * 512, 64);
             }
             if (pass[p][0] != cw) {
                 cw = pass[p][0];
@@ -112,7 +114,7 @@ void an_amx_k_block_bf16(const an_amx_weight *w, const amx_panel *a, int64_t g, 
 void an_amx_k_block_i8(const an_amx_weight *w, const amx_panel *a, int64_t g, int t0, int two_a, float *c,
                        int32_t *ib) {
     const int kb = w->kb, nt = two_a ? 32 : 16;
-    const int64_t nb = w->nblk, kp = a->kp;
+    const int64_t nb = w->nblk;
     const size_t tb = (size_t)kb * 16;
     const uint8_t *b0 = w->tiles + (size_t)(g * nb) * tb, *b1 = b0 + (size_t)nb * tb;
     const float *ws0 = w->ws + g * nb * 16, *ws1 = ws0 + nb * 16;
@@ -120,10 +122,10 @@ void an_amx_k_block_i8(const an_amx_weight *w, const amx_panel *a, int64_t g, in
     const float *as = a->as + (int64_t)t0 * nb, *am = a->am + (int64_t)t0 * nb;
     for (int i = 0; i < nt * 32; i += 16) _mm512_storeu_ps(c + i, _mm512_setzero_ps());
     for (int64_t b = 0; b < nb; b++) {
-        const int8_t *A = a->q + (int64_t)t0 * kp + b * kb;
+        const int8_t *A = a->q + ((int64_t)(t0 / 16) * nb + b) * 16 * kb;
         _tile_zero(0);
         _tile_zero(1);
-        _tile_loadd(4, A, kp);
+        _tile_loadd(4, A, kb);
         _tile_loadd(6, b0 + b * tb, 64);
         _tile_loadd(7, b1 + b * tb, 64);
         _tile_dpbssd(0, 4, 6);
@@ -131,7 +133,7 @@ void an_amx_k_block_i8(const an_amx_weight *w, const amx_panel *a, int64_t g, in
         if (two_a) {
             _tile_zero(2);
             _tile_zero(3);
-            _tile_loadd(5, A + 16 * kp, kp);
+            _tile_loadd(5, A + nb * 16 * kb, kb);
             _tile_dpbssd(2, 5, 6);
             _tile_dpbssd(3, 5, 7);
         }

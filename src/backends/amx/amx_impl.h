@@ -42,8 +42,11 @@ struct an_amx_weight {
 typedef struct amx_panel {
     int act, kb, nplanes, np;
     int64_t kp, nblk;
-    uint16_t *bf[3]; /* [np][kp] bf16 planes */
-    int8_t *q;       /* [np][kp] */
+    /* Tile order, so each A tile is 1 contiguous KiB (a row stride of kp would put a tile's
+     * 16 rows in one L1 set at K = 4096): bf16 planes [np/16][kp/32][16][32]; int8
+     * [np/16][nblk][16][kb]. */
+    uint16_t *bf[3];
+    int8_t *q;
     float *as, *am;  /* [np][nblk]: block scale, and block sum (scale * sum of quants) */
 } amx_panel;
 
