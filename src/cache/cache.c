@@ -559,7 +559,7 @@ static void evict(an_cache *c, const an_cache_key *keep) {
             }
             total += it->bytes;
         }
-        qsort(s.v, s.n, sizeof *s.v, by_mtime_asc);
+        if (s.n) qsort(s.v, s.n, sizeof *s.v, by_mtime_asc);
         for (size_t i = 0; i < s.n && total > c->cap; i++) {
             scan_item *it = &s.v[i];
             if (it->tmp || !strcmp(it->key_hex, keep_hex)) continue;
@@ -588,7 +588,7 @@ static int by_mtime_desc(const void *a, const void *b) { return by_mtime_asc(b, 
 an_status an_cache_list(an_cache *c, int (*fn)(const an_cache_entry *e, void *ud), void *ud, an_err *err) {
     scan s;
     AN_TRY(scan_tree(c, &s, err));
-    qsort(s.v, s.n, sizeof *s.v, by_mtime_desc);
+    if (s.n) qsort(s.v, s.n, sizeof *s.v, by_mtime_desc); /* qsort(NULL, 0) is undefined */
     for (size_t i = 0; i < s.n; i++) {
         if (s.v[i].tmp) continue;
         an_cache_entry e = {.path = s.v[i].path, .bytes = s.v[i].bytes, .last_use_ns = s.v[i].mtime_ns};

@@ -59,6 +59,7 @@ static size_t stripes(uint64_t v[8], const uint8_t *p, size_t n) {
 }
 
 void an_h128_update(an_h128 *h, const void *data, size_t n) {
+    if (!n) return; /* data may be NULL then; memcpy(.., NULL, 0) is still undefined */
     const uint8_t *p = data;
     h->len += n;
     if (h->nbuf) {
