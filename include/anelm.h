@@ -110,6 +110,7 @@ typedef struct an_ctx_params {
     bool logits_all; /* keep logits for every token of a batch (perplexity), not only the last */
     const char *device; /* where matmuls run: "auto" (NULL: the scheduler picks by measured cost),
                          * or a device name ("cpu", "amx") to force it where it can run an op */
+    bool no_cache;      /* do not read or write the compile cache (weights are compiled in memory) */
 } an_ctx_params;
 
 an_status an_ctx_create(an_ctx **out, an_model *m, const an_ctx_params *p, an_err *err);

@@ -233,7 +233,7 @@ static void amx_blob_and_multi(void) {
 
 /* The device wrapper: declines decode, prepares, runs a fused op equal to an_amx_matmul. */
 static void amx_device(void) {
-    an_device *d = an_amx_device_create();
+    an_device *d = an_amx_device_create(NULL);
     T_CHECK(d != NULL, "device");
     if (!d) return;
     if (!need_amx()) {

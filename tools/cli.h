@@ -48,7 +48,7 @@ bool cli_device(const char *cmd, const char *v);
 typedef struct cli_common {
     const char *model;
     const char *device; /* --device, NULL = auto */
-    int threads, n_ctx, n_ubatch, verbose;
+    int threads, n_ctx, n_ubatch, verbose, no_cache;
     an_kv_type kv_type;
 } cli_common;
 void cli_common_init(cli_common *o);

@@ -198,6 +198,7 @@ const char *cli_common_help =
     "  --kv-type T      KV cache type, f16 (default) or f32; also -ctk T / -ctv T\n"
     "  --device D       auto (default: each matmul where the measured cost model predicts it\n"
     "                   is fastest), cpu, or amx (forced where it can run an op)\n"
+    "  --no-cache       do not read or write the compile cache of prepared weights\n"
     "  -v               progress and decisions on stderr\n";
 
 static bool parse_kv(const char *cmd, const char *v, an_kv_type *out) {
@@ -221,6 +222,10 @@ int cli_common_opt(const char *cmd, int argc, char **argv, int *i, cli_common *o
         !strcmp(a, "--cache-type-v"))
         return cli_str(cmd, argc, argv, i, &v) && parse_kv(cmd, v, &o->kv_type) ? 1 : -1;
     if (!strcmp(a, "--device")) return cli_str(cmd, argc, argv, i, &o->device) && cli_device(cmd, o->device) ? 1 : -1;
+    if (!strcmp(a, "--no-cache")) {
+        o->no_cache = 1;
+        return 1;
+    }
     if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
         o->verbose = 1;
         return 1;
@@ -232,7 +237,7 @@ int cli_ctx(const cli_common *o, an_model *m, bool logits_all, int n_ctx_default
     an_err err = {0};
     an_ctx_params cp = {.n_ctx = o->n_ctx ? o->n_ctx : n_ctx_default, .n_ubatch = o->n_ubatch,
                         .n_threads = o->threads, .kv_type = o->kv_type, .logits_all = logits_all,
-                        .device = o->device};
+                        .device = o->device, .no_cache = o->no_cache};
     if (an_ctx_create(out, m, &cp, &err) != AN_OK) return cli_fail(&err);
     return EXIT_OK;
 }

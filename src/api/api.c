@@ -10,7 +10,9 @@
 #include "core/pool.h"
 #include "core/timer.h"
 #include "gguf/gguf.h"
+#include "backends/amx/amx.h"
 #include "backends/backend.h"
+#include "cache/cache.h"
 #include "model/llm.h"
 #include "sched/sched.h"
 #include "tokenizer/tokenizer.h"
@@ -28,6 +30,7 @@ struct an_ctx {
     an_pool *pool;
     an_device *dev[AN_MAX_DEV];
     int n_dev;
+    an_cache *cache;
     char dev_names[64];
     an_sched *sched;
     an_llm_state st;
@@ -119,6 +122,33 @@ size_t an_detok_flush(an_detok *st, char *out, size_t cap) {
 
 /* ---- context ------------------------------------------------------------------------------ */
 
+/* Compiles (repacks) every weight of the op kinds the prefill plan puts on a matrix engine,
+ * through the compile cache, with a progress line: a user waits for this. */
+static an_status prepare_weights(an_ctx *c, const an_plan *plan, an_err *err) {
+    const an_llm *l = &c->m->llm;
+    for (int k = 0; k < AN_OPK_COUNT; k++) {
+        an_device *d = c->dev[plan->op[k].dev];
+        if (plan->op[k].dev == 0) continue;
+        const int layers = k == AN_OPK_OUTPUT ? 1 : l->hp.n_layer;
+        char label[64];
+        snprintf(label, sizeof label, "%s: preparing %s weights", d->i->name, an_op_kind_name((an_op_kind)k));
+        for (int li = 0; li < layers; li++) {
+            const an_layer *L = &l->layers[li];
+            const an_mat *ws[3] = {0};
+            switch ((an_op_kind)k) {
+            case AN_OPK_QKV: ws[0] = &L->wq, ws[1] = &L->wk, ws[2] = &L->wv; break;
+            case AN_OPK_O: ws[0] = &L->wo; break;
+            case AN_OPK_GATE_UP: ws[0] = &L->gate, ws[1] = &L->up; break;
+            case AN_OPK_DOWN: ws[0] = &L->down; break;
+            default: ws[0] = &l->output; break;
+            }
+            for (int i = 0; i < 3 && ws[i]; i++) AN_TRY(d->i->prepare(d, ws[i], err));
+            an_progress(label, (uint64_t)li + 1, (uint64_t)layers);
+        }
+    }
+    return AN_OK;
+}
+
 an_status an_ctx_create(an_ctx **out, an_model *m, const an_ctx_params *p, an_err *err) {
     *out = NULL;
     if (!m->has_weights)
@@ -132,6 +162,17 @@ an_status an_ctx_create(an_ctx **out, an_model *m, const an_ctx_params *p, an_er
     an_status s = an_pool_create(&c->pool, nth, err);
     /* devices: the CPU always (first: the fallback), then the matrix engines this machine has */
     if (s == AN_OK && !(c->dev[c->n_dev++] = an_cpu_device_create())) s = an_err_set(err, AN_E_NOMEM, "out of memory");
+    if (s == AN_OK) {
+        an_cache_params cpar = {.disabled = p->no_cache};
+        s = an_cache_open(&c->cache, &cpar, err);
+    }
+    if (s == AN_OK) {
+        const char *why = NULL;
+        bool amx = an_amx_available(&why);
+        an_log(1, "amx: %s\n", why ? why : (amx ? "available" : "unavailable"));
+        if (amx && !(c->dev[c->n_dev++] = an_amx_device_create(c->cache)))
+            s = an_err_set(err, AN_E_NOMEM, "out of memory");
+    }
     if (s == AN_OK) {
         int o = 0;
         for (int i = 0; i < c->n_dev; i++)
@@ -149,6 +190,7 @@ an_status an_ctx_create(an_ctx **out, an_model *m, const an_ctx_params *p, an_er
         an_llm_ops(&m->llm, 1, ops);
         an_sched_plan(c->sched, ops, 1, &plan);
         an_sched_plan(c->sched, ops, c->st.n_ubatch, &plan);
+        s = prepare_weights(c, &plan, err);
     }
     if (s != AN_OK) {
         an_ctx_free(c);
@@ -165,6 +207,7 @@ void an_ctx_free(an_ctx *c) {
     an_llm_state_free(&c->st);
     an_sched_free(c->sched);
     for (int i = 0; i < c->n_dev; i++) c->dev[i]->i->free(c->dev[i]);
+    an_cache_free(c->cache); /* after the devices: their packed weights may map cache entries */
     an_pool_free(c->pool);
     free(c);
 }

@@ -84,6 +84,9 @@ an_status an_amx_matmul(an_pool *pool, const an_amx_weight *const *w, const an_m
  * pointer); run() packs lazily what was not prepared. cost is NULL (scheduler calibrates).
  * Returns NULL on allocation failure. Works (declining every op) where AMX is absent. */
 struct an_device;
-struct an_device *an_amx_device_create(void);
+/* cache: the compile cache packed weights are read from and stored to (NULL: none; not owned,
+ * must outlive the device). */
+struct an_cache;
+struct an_device *an_amx_device_create(struct an_cache *cache);
 
 #endif

@@ -8,15 +8,22 @@
 
 #include "backends/amx/amx.h"
 #include "backends/backend.h"
+#include "cache/cache.h"
+#include "core/log.h"
+
+/* Bumped whenever an_amx_pack_into's output changes: part of every compile-cache key. */
+#define AMX_PACK_LAYOUT_VERSION 1
 
 typedef struct {
     const void *key; /* an_mat.data */
     an_amx_weight *w;
+    an_cache_blob *blob; /* the cache mapping w reads from, or NULL (w owns its bytes) */
 } entry;
 
 typedef struct {
     entry *tab; /* open addressing, power-of-two capacity, at most half full */
     size_t cap, used;
+    an_cache *cache; /* not owned; NULL: no compile cache */
 } amx_ctx;
 
 static size_t slot(const amx_ctx *c, const void *key) {
@@ -38,7 +45,7 @@ static bool grow(amx_ctx *c) {
     size_t ncap = c->cap ? c->cap * 2 : 64;
     entry *nt = calloc(ncap, sizeof *nt);
     if (!nt) return false;
-    amx_ctx n = {nt, ncap, c->used};
+    amx_ctx n = {nt, ncap, c->used, c->cache};
     for (size_t i = 0; i < c->cap; i++)
         if (c->tab[i].key) nt[slot(&n, c->tab[i].key)] = c->tab[i];
     free(c->tab);
@@ -70,18 +77,62 @@ static bool amx_supports(an_device *d, const an_op *op, const char **why) {
     return true;
 }
 
+/* The packed form of m: from the compile cache when it has it (a verified read-only mapping),
+ * else packed now and stored. The key is the weight's content plus everything that shapes the
+ * packed bytes, never a pointer or a shape alone (the prototype's shared-weights bug). */
+static an_status pack_cached(amx_ctx *c, const an_mat *m, an_amx_weight **out, an_cache_blob **blob_out,
+                             an_err *err) {
+    *blob_out = NULL;
+    if (!c->cache || !an_cache_enabled(c->cache)) return an_amx_pack(m, out, err);
+    an_cache_keyer kb;
+    an_cache_key_init(&kb);
+    an_cache_key_add(&kb, m->data, m->row_bytes * (uint64_t)m->rows); /* the weight bytes */
+    an_cache_key_add_u64(&kb, m->type);                              /* source format */
+    an_cache_key_add_u64(&kb, (uint64_t)m->rows);
+    an_cache_key_add_u64(&kb, (uint64_t)m->cols);
+    an_cache_key_add_str(&kb, "amx-tiles");                           /* target layout */
+    an_cache_key_add_str(&kb, "amx");                                 /* device */
+    an_cache_key_add_u64(&kb, AMX_PACK_LAYOUT_VERSION);
+    const an_cache_key k = an_cache_key_final(&kb);
+    an_cache_blob *blob = NULL;
+    an_err e = {0};
+    if (an_cache_get(c->cache, &k, &blob, &e) == AN_OK && blob) {
+        if (an_amx_weight_view(an_cache_blob_data(blob), an_cache_blob_size(blob), m, out, &e) == AN_OK) {
+            *blob_out = blob;
+            return AN_OK;
+        }
+        an_log(1, "amx: cached weight %s does not match (%s); repacking\n", m->name ? m->name : "?", e.msg);
+        an_cache_blob_free(blob);
+    }
+    AN_TRY(an_amx_pack(m, out, err));
+    /* store the packed bytes for the next process; a failed store only costs a repack later */
+    const size_t n = an_amx_packed_size(m);
+    void *buf = aligned_alloc(64, (n + 63) / 64 * 64);
+    an_err pe = {0};
+    if (buf && an_amx_pack_into(m, buf, n, &pe) == AN_OK && an_cache_put(c->cache, &k, buf, n, &pe) != AN_OK)
+        an_log(1, "amx: compile cache: %s\n", pe.msg);
+    free(buf);
+    return AN_OK;
+}
+
 static an_status amx_prepare(an_device *d, const an_mat *m, an_err *err) {
     amx_ctx *c = d->ctx;
     if (!an_amx_supports_type(m->type)) return AN_OK; /* the scheduler will not place it here */
     if (find(c, m)) return AN_OK;
     if ((c->used + 1) * 2 > c->cap && !grow(c)) return an_err_set(err, AN_E_NOMEM, "amx: weight table");
     an_amx_weight *w;
-    AN_TRY(an_amx_pack(m, &w, err));
+    an_cache_blob *blob;
+    AN_TRY(pack_cached(c, m, &w, &blob, err));
     entry *e = &c->tab[slot(c, m->data)];
-    if (e->key) an_amx_weight_free(e->w); /* same pointer, other shape: replace */
-    else c->used++;
+    if (e->key) { /* same pointer, other shape: replace */
+        an_amx_weight_free(e->w);
+        an_cache_blob_free(e->blob);
+    } else {
+        c->used++;
+    }
     e->key = m->data;
     e->w = w;
+    e->blob = blob;
     return AN_OK;
 }
 
@@ -109,7 +160,10 @@ static void amx_free(an_device *d) {
     amx_ctx *c = d->ctx;
     if (c) {
         for (size_t i = 0; i < c->cap; i++)
-            if (c->tab[i].key) an_amx_weight_free(c->tab[i].w);
+            if (c->tab[i].key) {
+                an_amx_weight_free(c->tab[i].w);
+                an_cache_blob_free(c->tab[i].blob);
+            }
         free(c->tab);
         free(c);
     }
@@ -121,7 +175,7 @@ static const an_device_i k_amx = {
     .wsize = amx_wsize, .sync = amx_sync, .free = amx_free,
 };
 
-an_device *an_amx_device_create(void) {
+an_device *an_amx_device_create(an_cache *cache) {
     an_device *d = calloc(1, sizeof *d);
     amx_ctx *c = calloc(1, sizeof *c);
     if (!d || !c) {
@@ -129,6 +183,7 @@ an_device *an_amx_device_create(void) {
         free(c);
         return NULL;
     }
+    c->cache = cache;
     d->i = &k_amx;
     d->ctx = c;
     return d;
