@@ -166,6 +166,7 @@ typedef struct result {
 typedef struct bench {
     const char *name, *type, *device;
     uint64_t params, bytes, bytes_per_token;
+    bool on_amx; /* prefill runs on the AMX device (auto with AMX present, or forced) */
     int threads;
     int fmt;
     bool have_limits;
@@ -297,7 +298,16 @@ static int run_test(const bench *b, an_ctx *c, const int32_t *toks, bool pp, int
     else r->rate = (double)b->bytes_per_token * r->mean / 1e9;
     r->frac = -1;
     if (b->have_limits) {
-        double lim = pp ? an_limits_fma_gflops(&b->lim, b->threads) / 1e3 : an_limits_mem_gbps(&b->lim, b->threads);
+        double lim = an_limits_mem_gbps(&b->lim, b->threads);
+        if (pp) {
+            /* prefill on a matrix engine is measured against that engine's peak: BF16 tiles for
+             * float weights, INT8 tiles for block-quantized ones; else the vector FMA peak */
+            const bool nt = b->threads > 1;
+            const bool flt = !strcmp(b->type, "F16") || !strcmp(b->type, "BF16") || !strcmp(b->type, "F32");
+            if (b->on_amx) lim = flt ? (nt ? b->lim.amx_bf16_tflops_n : b->lim.amx_bf16_tflops_1)
+                                     : (nt ? b->lim.amx_int8_tops_n : b->lim.amx_int8_tops_1);
+            else lim = an_limits_fma_gflops(&b->lim, b->threads) / 1e3;
+        }
         if (lim > 0) r->frac = r->rate / lim;
     }
     return EXIT_OK;
@@ -380,7 +390,9 @@ int cmd_bench(int argc, char **argv) {
     const char *slash = strrchr(path, '/');
     b.name = slash ? slash + 1 : path;
     b.type = model_type(an_model_desc(m));
-    b.device = "cpu"; /* the only device yet; --device auto resolves to it */
+    /* "cpu" or "amx" when forced; with auto, the devices the scheduler chooses from */
+    static char devbuf[80];
+    snprintf(devbuf, sizeof devbuf, "%s", o.device ? o.device : "auto");
     b.params = an_model_n_params(m);
     b.bytes = an_model_weight_bytes(m);
     b.bytes_per_token = an_model_bytes_per_token(m);
@@ -403,6 +415,9 @@ int cmd_bench(int argc, char **argv) {
     /* the context holds exactly the longest test unless -c says otherwise */
     rc = cli_ctx(&o, m, false, max_n, &c);
     if (rc) goto out;
+    if (!o.device || !strcmp(o.device, "auto")) snprintf(devbuf, sizeof devbuf, "auto:%s", an_ctx_devices(c));
+    b.device = devbuf;
+    b.on_amx = strstr(b.device, "amx") != NULL;
     toks = malloc((size_t)max_n * sizeof *toks);
     res = calloc((size_t)(n_pp + n_tg), sizeof *res);
     if (!toks || !res) {
