@@ -120,7 +120,7 @@ void an_ctx_free(an_ctx *c);
  * with the cause of each choice (`anelm run --plan`). */
 an_status an_ctx_print_plan(an_ctx *c, int n_prefill, FILE *f, an_err *err);
 
-/* Names of the devices this context can use, comma-separated ("cpu", "cpu,amx"). */
+/* Names of the devices this context can use, joined by "+" ("cpu", "cpu+amx"). */
 const char *an_ctx_devices(const an_ctx *c);
 
 /* Forget the KV cache; the next eval starts at position 0. */

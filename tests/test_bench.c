@@ -285,7 +285,7 @@ static void bench_json_fields(void) {
     }
     char cache[256];
     if (!fake_cache(cache, sizeof cache)) return;
-    run_result r = run_bench(cache, "bench -m " MODEL " -p 16 -n 4 -r 2 -t 2 -o json");
+    run_result r = run_bench(cache, "bench -m " MODEL " -p 16 -n 4 -r 2 -t 2 -o json --device cpu");
     T_CHECK(r.code == 0, "exit %d: %s", r.code, r.err);
     T_CHECK(!strstr(r.err, "measuring"), "measured despite the cache: %s", r.err);
     t_json *j = t_json_parse(r.out, r.out_len);
@@ -320,7 +320,7 @@ static void bench_json_fields(void) {
     run_free(&r);
 
     /* -n 0 skips tg; csv has the JSON fields as its header */
-    r = run_bench(cache, "bench -m " MODEL " -p 8 -n 0 -r 1 -t 1 -o csv");
+    r = run_bench(cache, "bench -m " MODEL " -p 8 -n 0 -r 1 -t 1 -o csv --device cpu");
     T_CHECK(r.code == 0, "exit %d: %s", r.code, r.err);
     T_CHECK(!strncmp(r.out,
                      "model,type,n_prompt,n_gen,threads,device,tokens_per_s,stddev,tflops,gbps,fraction_of_limit\n"
@@ -334,7 +334,7 @@ static void bench_json_fields(void) {
     run_free(&r);
 
     /* md: a table with the pp and tg rows */
-    r = run_bench(cache, "bench -m " MODEL " -p 8 -n 2 -r 1 -t 1");
+    r = run_bench(cache, "bench -m " MODEL " -p 8 -n 2 -r 1 -t 1 --device cpu");
     T_CHECK(r.code == 0 && strstr(r.out, "| model | type |") && strstr(r.out, "| pp8 |") && strstr(r.out, "| tg2 |"),
             "exit %d: %s%s", r.code, r.out, r.err);
     run_free(&r);

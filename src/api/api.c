@@ -176,7 +176,7 @@ an_status an_ctx_create(an_ctx **out, an_model *m, const an_ctx_params *p, an_er
     if (s == AN_OK) {
         int o = 0;
         for (int i = 0; i < c->n_dev; i++)
-            o += snprintf(c->dev_names + o, sizeof c->dev_names - (size_t)o, "%s%s", i ? "," : "", c->dev[i]->i->name);
+            o += snprintf(c->dev_names + o, sizeof c->dev_names - (size_t)o, "%s%s", i ? "+" : "", c->dev[i]->i->name);
         s = an_sched_create(&c->sched, c->dev, c->n_dev, p->device, c->pool, err);
     }
     if (s == AN_OK)
