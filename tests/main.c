@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define SUITES(X) X(core) X(gguf) X(quant) X(kernels) X(matmul) X(amx) X(attention) X(sched) X(tokenizer) X(model) X(cli) X(bench) X(synth) X(cache)
@@ -60,6 +61,43 @@ const char *t_shared_path(const char *rel) {
 const char *t_build_dir(void) {
     const char *e = getenv("ANELM_BUILD");
     return e && *e ? e : "build";
+}
+
+static char *slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    char *b = NULL;
+    long n = 0;
+    if (f && fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) b = malloc((size_t)n + 1);
+    size_t r = b ? fread(b, 1, (size_t)n, f) : 0;
+    if (f) fclose(f);
+    if (!b) b = malloc(1);
+    b[r] = 0;
+    if (len) *len = r;
+    return b;
+}
+
+t_run_result t_run(const char *env, const char *fmt, ...) {
+    char args[8192], cmd[9400], out[64], err[64];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    static int seq;
+    snprintf(out, sizeof out, "/tmp/anelm_t_out.%d.%d", (int)getpid(), seq);
+    snprintf(err, sizeof err, "/tmp/anelm_t_err.%d.%d", (int)getpid(), seq++);
+    snprintf(cmd, sizeof cmd, "%s %s/anelm %s >%s 2>%s </dev/null", env ? env : "", t_build_dir(), args, out, err);
+    int st = system(cmd);
+    t_run_result r = {.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128};
+    r.out = slurp(out, &r.out_len);
+    r.err = slurp(err, NULL);
+    unlink(out);
+    unlink(err);
+    return r;
+}
+
+void t_run_free(t_run_result *r) {
+    free(r->out);
+    free(r->err);
 }
 
 int main(int argc, char **argv) {

@@ -31,4 +31,15 @@ const char *t_shared_path(const char *rel);
 /* Path of the repository's build dir (for the CLI binary): $ANELM_BUILD or build. */
 const char *t_build_dir(void);
 
+/* The anelm command as a user runs it: `ENV <build>/anelm ARGS` through the shell, stdin from
+ * /dev/null; env is "" or shell assignments ("ANELM_CACHE='/tmp/x'"). Captures stdout (with
+ * its length: it may hold NULs), stderr and the exit code (128 if it did not exit normally). */
+typedef struct t_run_result {
+    int code;
+    char *out, *err; /* NUL-terminated */
+    size_t out_len;
+} t_run_result;
+t_run_result t_run(const char *env, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void t_run_free(t_run_result *r);
+
 #endif

@@ -213,48 +213,14 @@ static void limits_cache(void) {
 
 /* ---- the command --------------------------------------------------------------------------- */
 
-typedef struct {
-    int code;
-    char *out, *err;
-    size_t out_len;
-} run_result;
+typedef t_run_result run_result;
+#define run_free t_run_free
 
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return calloc(1, 1);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)(n > 0 ? n : 0) + 1);
-    size_t r = n > 0 ? fread(b, 1, (size_t)n, f) : 0;
-    b[r] = 0;
-    if (len) *len = r;
-    fclose(f);
-    return b;
-}
-
-/* Runs `ANELM_CACHE=cache build/anelm ARGS`, capturing stdout, stderr and the exit code. */
-static run_result run_bench(const char *cache, const char *fmt, ...) {
-    char args[2048], cmd[4096], out[64], err[64];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(out, sizeof out, "/tmp/anelm_tb_out.%d", (int)getpid());
-    snprintf(err, sizeof err, "/tmp/anelm_tb_err.%d", (int)getpid());
-    snprintf(cmd, sizeof cmd, "ANELM_CACHE='%s' %s/anelm %s >%s 2>%s </dev/null", cache, t_build_dir(), args, out, err);
-    int st = system(cmd);
-    run_result r = {.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128};
-    r.out = slurp(out, &r.out_len);
-    r.err = slurp(err, NULL);
-    unlink(out);
-    unlink(err);
-    return r;
-}
-
-static void run_free(run_result *r) {
-    free(r->out);
-    free(r->err);
+/* Runs `ANELM_CACHE=cache build/anelm ARGS`. */
+static run_result run_bench(const char *cache, const char *args) {
+    char env[600];
+    snprintf(env, sizeof env, "ANELM_CACHE='%s'", cache);
+    return t_run(env, "%s", args);
 }
 
 /* A cache holding sample limits for this machine, so the command measures nothing. */
@@ -364,7 +330,7 @@ static void bench_usage_errors(void) {
     const char *cases[] = {"bench -o xml", "bench -p 0 -n 0", "bench -r 0", "bench -p 1,x", "bench --limits -o csv",
                            "bench --bogus", "bench -c 4 -p 8"};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        run_result r = run_bench("/nonexistent/anelm-cache", "%s", cases[i]);
+        run_result r = run_bench("/nonexistent/anelm-cache", cases[i]);
         T_CHECK(r.code == 1, "'%s' exited %d: %s", cases[i], r.code, r.err);
         run_free(&r);
     }

@@ -553,36 +553,14 @@ static void warm_vs_cold_speed(void) {
 
 /* ---- the anelm cache command -------------------------------------------------------------- */
 
-typedef struct {
-    int code;
-    char *out, *err;
-    size_t out_len;
-} run_result;
+typedef t_run_result run_result;
+#define run_free t_run_free
 
-/* Runs `ANELM_CACHE=dir <build>/anelm cache ARGS`; captures stdout, stderr and the exit code. */
+/* Runs `ANELM_CACHE=dir build/anelm cache ARGS`. */
 static run_result run_cache(const char *dir, const char *args) {
-    char cmd[2048], out[300], err[300];
-    snprintf(out, sizeof out, "%s.out", dir);
-    snprintf(err, sizeof err, "%s.err", dir);
-    snprintf(cmd, sizeof cmd, "ANELM_CACHE='%s' %s/anelm cache %s >%s 2>%s </dev/null", dir, t_build_dir(), args, out,
-             err);
-    int st = system(cmd);
-    run_result r = {.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128};
-    size_t en = 0;
-    r.out = (char *)read_all(out, &r.out_len);
-    r.err = (char *)read_all(err, &en);
-    if (!r.out) r.out = calloc(1, 1), r.out_len = 0;
-    else r.out[r.out_len] = 0;
-    if (!r.err) r.err = calloc(1, 1);
-    else r.err[en] = 0;
-    unlink(out);
-    unlink(err);
-    return r;
-}
-
-static void run_free(run_result *r) {
-    free(r->out);
-    free(r->err);
+    char env[600];
+    snprintf(env, sizeof env, "ANELM_CACHE='%s'", dir);
+    return t_run(env, "cache %s", args);
 }
 
 static void cli_ls_verify_clear(void) {

@@ -11,50 +11,9 @@
 #include "json.h"
 #include "t.h"
 
-typedef struct {
-    int code;
-    char *out, *err;
-    size_t out_len;
-} run_result;
-
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return calloc(1, 1);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    size_t r = fread(b, 1, (size_t)n, f);
-    b[r] = 0;
-    if (len) *len = r;
-    fclose(f);
-    return b;
-}
-
-/* Runs `build/anelm ARGS` through the shell; captures stdout, stderr and the exit code. */
-static run_result run(const char *fmt, ...) {
-    char args[8192], cmd[9000];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    char out[64], err[64];
-    snprintf(out, sizeof out, "/tmp/anelm_t_out.%d", (int)getpid());
-    snprintf(err, sizeof err, "/tmp/anelm_t_err.%d", (int)getpid());
-    snprintf(cmd, sizeof cmd, "%s/anelm %s >%s 2>%s </dev/null", t_build_dir(), args, out, err);
-    int st = system(cmd);
-    run_result r = {.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128};
-    r.out = slurp(out, &r.out_len);
-    r.err = slurp(err, NULL);
-    unlink(out);
-    unlink(err);
-    return r;
-}
-
-static void run_free(run_result *r) {
-    free(r->out);
-    free(r->err);
-}
+#define run(...) t_run("", __VA_ARGS__)
+#define run_free t_run_free
+typedef t_run_result run_result;
 
 /* ---- perplexity ---------------------------------------------------------------------------- */
 

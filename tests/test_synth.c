@@ -12,16 +12,11 @@
 #include "gguf/gguf.h"
 #include "t.h"
 
-/* Runs `build/anelm ARGS` with stdout and stderr discarded; returns the exit code. */
-static int synth_run(const char *fmt, ...) {
-    char args[4096], cmd[5000];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s/anelm %s >/dev/null 2>&1 </dev/null", t_build_dir(), args);
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+/* Runs `build/anelm ARGS`; returns the exit code. */
+#define synth_run(...) synth_code(t_run("", __VA_ARGS__))
+static int synth_code(t_run_result r) {
+    t_run_free(&r);
+    return r.code;
 }
 
 static const char *tmp_path(const char *tag) {
