@@ -1,30 +1,16 @@
 /* limits_amx.c — AMX tile peaks: TDPBF16PS and TDPBSSD on register-resident tiles (see
  * limits.h). The caller must already hold XTILEDATA permission (arch_prctl), or the first tile
  * instruction faults. */
+#include "backends/amx/amx_impl.h"
 #include "bench/limits.h"
 
 #include <immintrin.h>
 #include <string.h>
 
-/* The 64-byte tile configuration of palette 1 (Intel SDM, LDTILECFG). */
-typedef struct {
-    uint8_t palette, start_row, reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} tilecfg;
-
-/* All 8 tiles at their full 16 rows x 64 bytes: tmm0-3 accumulators, tmm4-5 A, tmm6-7 B. Four
- * independent accumulators (a 2x2 block) keep the tile unit busy despite each op's latency. */
-static void config(void) {
-    tilecfg cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.palette = 1;
-    for (int t = 0; t < 8; t++) {
-        cfg.colsb[t] = 64;
-        cfg.rows[t] = 16;
-    }
-    _tile_loadconfig(&cfg);
-}
+/* All 8 tiles at their full 16 rows x 64 bytes (the engine's BF16 configuration): tmm0-3
+ * accumulators, tmm4-5 A, tmm6-7 B. Four independent accumulators (a 2x2 block) keep the tile
+ * unit busy despite each op's latency. */
+static void config(void) { an_amx_k_config(AMX_KIND_BF16, 64); }
 
 float an_lim_amx_bf16(int64_t iters) {
     /* A and B hold a small BF16 value (0x3a83 ~ 1e-3): sums stay far from overflow. */
@@ -55,7 +41,7 @@ float an_lim_amx_bf16(int64_t iters) {
     s += c[0];
     _tile_stored(3, c, 64);
     s += c[0];
-    _tile_release(); /* back to the init state, so context switches stop saving 8 KiB of tiles */
+    an_amx_k_release(); /* back to the init state, so context switches stop saving 8 KiB of tiles */
     return s;
 }
 
@@ -87,6 +73,6 @@ int32_t an_lim_amx_int8(int64_t iters) {
     s += (uint32_t)c[0];
     _tile_stored(3, c, 64);
     s += (uint32_t)c[0];
-    _tile_release();
+    an_amx_k_release();
     return (int32_t)s;
 }
