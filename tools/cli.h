@@ -66,6 +66,7 @@ int cmd_perplexity(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int bench_matmul(int argc, char **argv); /* `bench --matmul` (cmd_bench_matmul.c) */
 int cmd_synth(int argc, char **argv);
 int cmd_cache(int argc, char **argv);
 

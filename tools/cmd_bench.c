@@ -15,6 +15,7 @@
 static void help(void) {
     printf("usage: anelm bench [-m MODEL] [-p 512] [-n 128] [-r 5] [-o md|csv|json] [options]\n"
            "       anelm bench --limits [-t N] [-o md|json] [--refresh]\n"
+           "       anelm bench --matmul [-M 4096] [-K 4096] [-t N] [-r 3] [--types f16,bf16,q8_0,q4_0,q4_k]\n"
            "\n"
            "Prefill (pp: N_PROMPT random tokens in one eval) and decode (tg: N_GEN single-token\n"
            "evals) speed, each from an empty cache, after one untimed warm-up run; tokens/s is the\n"
@@ -322,6 +323,8 @@ static uint64_t splitmix(uint64_t *s) {
 
 int cmd_bench(int argc, char **argv) {
     const char *cmd = "bench";
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--matmul")) return bench_matmul(argc, argv);
     cli_common o;
     cli_common_init(&o);
     int pps[MAX_LIST] = {512}, n_pp = 1, tgs[MAX_LIST] = {128}, n_tg = 1, reps = 5, fmt = FMT_MD;
