@@ -10,7 +10,10 @@
  *     each int32 lane, no saturation) or VPMADDUBSW + VPDPWSSD when a per-sub-block integer scale
  *     is applied (K-quants); the float block scale is broadcast over the lanes and FMA'd into a
  *     float accumulator, so nothing is reduced horizontally until the row is done.
- *   - 32-element formats go two blocks per 512-bit register (lanes 0..7 = block b, 8..15 = b+1).
+ *   - 32-element formats go two blocks per 512-bit register (lanes 0..7 = block b, 8..15 = b+1);
+ *     Q4_0 / Q4_1 go four blocks per register (one per 128-bit lane) and, like Q4_K / Q5_K,
+ *     reduce the integer sums of the 4 rows into one register before the float scaling, so the
+ *     scale conversion, VCVTDQ2PS and FMA are paid once per 4 rows instead of per row.
  *
  * Every kernel matches an_vec_dot_ref up to float summation order (block sums are exact
  * integers; only the order/association of the float scaling and accumulation differs).
@@ -43,6 +46,13 @@ AI void store4(float *y, int nr, __m512 c0, __m512 c1, __m512 c2, __m512 c3) {
     if (nr > 1) y[1] = _mm512_reduce_add_ps(c1);
     if (nr > 2) y[2] = _mm512_reduce_add_ps(c2);
     if (nr > 3) y[3] = _mm512_reduce_add_ps(c3);
+}
+
+/* 4x4 transpose-and-add: lane 4i + r of the result = sum of lanes 4i..4i+3 of s[r] */
+AI __m512i sum4x4(__m512i s0, __m512i s1, __m512i s2, __m512i s3) {
+    const __m512i a = _mm512_add_epi32(_mm512_unpacklo_epi32(s0, s1), _mm512_unpackhi_epi32(s0, s1));
+    const __m512i b = _mm512_add_epi32(_mm512_unpacklo_epi32(s2, s3), _mm512_unpackhi_epi32(s2, s3));
+    return _mm512_add_epi32(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b));
 }
 
 /* Software prefetch of the next 4-row group, spread evenly over the current pass: iteration
@@ -268,10 +278,6 @@ AI void gemv_b32(int f, const void *w, uint64_t rb, int64_t K, const void *a, fl
     static void NAME(const void *w, uint64_t rb, int64_t K, const void *a, float *y, int64_t n) { \
         gemv_b32(F, w, rb, K, a, y, n);                                                            \
     }
-B32(gemv_q4_0, FM_Q4_0)
-B32(gemv_q4_1, FM_Q4_1)
-B32(gemv_q5_0, FM_Q5_0)
-B32(gemv_q5_1, FM_Q5_1)
 B32(gemv_q8_0, FM_Q8_0)
 
 /* ========================================================================================== */
@@ -327,7 +333,7 @@ AI __m512i idx4(int i0) {
  * Q5_K: bit 4 of element 64c+32k+l is bit 2c+k of qh[l]: a byte test against [1<<2c x32,
  * 1<<(2c+1) x32] on qh broadcast to both halves yields the byte mask for adding 16.
  * x = d*sc*q - dmin*m per sub-block, so dot = d dy sum_s sc_s (q.a)_s - dmin dy sum_s m_s bsum_s. */
-AI void row_k45(int q5, const uint8_t *x, const act_k *ak, __m512 *acc) {
+AI __m512i row_k45(int q5, const uint8_t *x, const act_k *ak, __m128i *msum) {
     uint64_t sc, mn;
     k4_unpack(x + 4, &sc, &mn);
     const __m512i scw = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
@@ -349,11 +355,30 @@ AI void row_k45(int q5, const uint8_t *x, const act_k *ak, __m512 *acc) {
         isum = _mm512_dpwssd_epi32(isum, p16, _mm512_permutexvar_epi16(idx2(2 * c, 2 * c + 1), scw));
     }
     /* min term: 8 words m[s] against the 8 words bsum32[s] -> 4 int32 lanes */
-    const __m128i msum = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mn)), ak->bs16);
-    const __m128 dd = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)rd32(x))), _mm_set1_ps(ak->d)); /* d dy, dmin dy */
-    *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_broadcastss_ps(dd), *acc);
-    *acc = _mm512_fmadd_ps(_mm512_zextps128_ps512(_mm_cvtepi32_ps(msum)),
-                           _mm512_sub_ps(_mm512_setzero_ps(), _mm512_broadcastss_ps(_mm_movehdup_ps(dd))), *acc);
+    *msum = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mn)), ak->bs16);
+    return isum;
+}
+
+/* One super-block of 4 rows: the float work is shared by the rows. The integer sums of the 4
+ * rows are reduced together (lane 4i + r of one register belongs to row r) and scaled by
+ * [d_r dy] in one convert + FMA; the min sums (4 lanes per row) likewise into a 128-bit
+ * accumulator (lane r). d and dmin of the 4 rows: one VCVTPH2PS. */
+AI void step_k45(int q5, const uint8_t *const p[4], uint64_t off, const act_k *ak, __m512 *acc, __m128 *accm) {
+    __m128i m[4];
+    const __m512i s0 = row_k45(q5, p[0] + off, ak, &m[0]), s1 = row_k45(q5, p[1] + off, ak, &m[1]);
+    const __m512i s2 = row_k45(q5, p[2] + off, ak, &m[2]), s3 = row_k45(q5, p[3] + off, ak, &m[3]);
+    const __m512i s = sum4x4(s0, s1, s2, s3);
+    const __m128i ma = _mm_add_epi32(_mm_unpacklo_epi32(m[0], m[1]), _mm_unpackhi_epi32(m[0], m[1]));
+    const __m128i mb = _mm_add_epi32(_mm_unpacklo_epi32(m[2], m[3]), _mm_unpackhi_epi32(m[2], m[3]));
+    const __m128i ms = _mm_add_epi32(_mm_unpacklo_epi64(ma, mb), _mm_unpackhi_epi64(ma, mb)); /* lane r */
+    const __m128i h = _mm_set_epi32((int)rd32(p[3] + off), (int)rd32(p[2] + off), (int)rd32(p[1] + off),
+                                    (int)rd32(p[0] + off)); /* d_r, dmin_r */
+    const __m256 dd = _mm256_mul_ps(_mm256_cvtph_ps(h), _mm256_set1_ps(ak->d));
+    const __m512 dv = _mm512_permutexvar_ps(_mm512_set_epi32(6, 4, 2, 0, 6, 4, 2, 0, 6, 4, 2, 0, 6, 4, 2, 0),
+                                            _mm512_castps256_ps512(dd));
+    const __m128 dm = _mm256_castps256_ps128(_mm256_permutevar8x32_ps(dd, _mm256_setr_epi32(1, 3, 5, 7, 1, 3, 5, 7)));
+    *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), dv, *acc);
+    *accm = _mm_fnmadd_ps(_mm_cvtepi32_ps(ms), dm, *accm);
 }
 
 /* Q6_K (210 B: ql[128] @0, qh[64] @128, scales[16] s8 @192, d f16 @208).
@@ -395,6 +420,7 @@ AI void gemv_k(int kind, const void *w, uint64_t rb, int64_t K, const void *a, f
         const uint8_t *p[4];
         const int nr = rows4(w, rb, r0, nrows, p);
         __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
+        __m128 cm = _mm_setzero_ps();
         const uintptr_t nx = next_group(w, rb, r0, nrows);
         for (int64_t b = 0; b < nb; b++) {
             pf_span(nx, 4 * (uint64_t)bs, b);
@@ -406,15 +432,189 @@ AI void gemv_k(int kind, const void *w, uint64_t rb, int64_t K, const void *a, f
                 row_q6k(p[2] + b * bs, &ak, &c2);
                 row_q6k(p[3] + b * bs, &ak, &c3);
             } else {
-                row_k45(kind == 5, p[0] + b * bs, &ak, &c0);
-                row_k45(kind == 5, p[1] + b * bs, &ak, &c1);
-                row_k45(kind == 5, p[2] + b * bs, &ak, &c2);
-                row_k45(kind == 5, p[3] + b * bs, &ak, &c3);
+                step_k45(kind == 5, p, (uint64_t)b * (uint64_t)bs, &ak, &c0, &cm);
             }
         }
-        store4(y + r0, nr, c0, c1, c2, c3);
+        if (kind == 6) {
+            store4(y + r0, nr, c0, c1, c2, c3);
+        } else { /* c0 lane 4i + r and cm lane r belong to row r */
+            const __m256 h8 = _mm256_add_ps(_mm512_castps512_ps256(c0), _mm512_extractf32x8_ps(c0, 1));
+            const __m128 h4 = _mm_add_ps(_mm_add_ps(_mm256_castps256_ps128(h8), _mm256_extractf128_ps(h8, 1)), cm);
+            _mm_mask_storeu_ps(y + r0, (__mmask8)((1u << nr) - 1), h4);
+        }
     }
 }
+
+
+/* ========================================================================================== */
+/* Q4_0 and Q4_1, 4 blocks x 4 rows per step. The per-block scale work is what bounds the pair
+ * kernel above (per pair and row: scale load, VPERMW, VCVTPH2PS, VMULPS, VCVTDQ2PS, FMA); here
+ * it is done once per 4 rows x 4 blocks:
+ *   - codes: the 4 * bs bytes of blocks b..b+3 (72 for Q4_0, 80 for Q4_1) come from two
+ *     unaligned 64-byte loads (x and x + 4 bs - 64, both inside them); one VPERMT2W (qs starts
+ *     at even offsets) puts qs of block b+i in 128-bit lane i. Then L = q & 0x0F are elements
+ *     0..15 of each block and H = q & 0xF0 = 16 * elements 16..31.
+ *   - the activation, rearranged to match (lane i: elements 0..15 / 16..31 of block b+i), its
+ *     offset correction and its scales are prepared once per call for all rows (an entry per
+ *     step, for chunks of up to Q4X_CH steps of K, kept on the stack).
+ *   - integer sums: sH = VPDPBUSD(init, H, a_hi) = 16 * (sum hi*a_hi - o sum a_hi - o sum a_lo)
+ *     (o = 8 for Q4_0, 0 for Q4_1), exact, so sH >> 4 (arithmetic, exact) seeds
+ *     VPDPBUSD(., L, a_lo): lanes 4i..4i+3 sum to block b+i's exact integer dot product.
+ *   - the four rows' registers are reduced together (2 levels of unpack + add) into one
+ *     register whose lane 4i+r is row r's sum for block b+i; the weight scales (and Q4_1 mins)
+ *     of the 16 (row, block) pairs all lie in each row's first load (words bs/2 * i): two
+ *     VPERMT2W + a blend + one VCVTPH2PS, one VMULPS by the activation scales, and one
+ *     VCVTDQ2PS + FMA into a single accumulator (lane 4i+r belongs to row r); Q4_1 adds
+ *     m * s (s = da sum a of the Q8_1 block) the same way.
+ * A partial last step (K/32 % 4 blocks) reads with masked loads (nothing past the row) and
+ * meets zero activations and zero scales in the missing blocks. */
+typedef struct { __m512i al, ah, init; __m512 da, s; } q4x_act;
+#ifndef Q4X_CH
+#define Q4X_CH 64 /* steps per chunk of K: 64 x 320 B = 20 KB of stack, K <= 8192 in one chunk */
+#endif
+
+/* entry for the n (1..4) Q8_0 / Q8_1 blocks at y, for weight format f */
+static void q4x_act_make(int f, const uint8_t *y, int n, q4x_act *e) {
+    const int q81 = has_min(f), abk = q81 ? 36 : 34, aq = q81 ? 4 : 2;
+    uint8_t lo[64] = {0}, hi[64] = {0};
+    float d[16] = {0}, sm[16] = {0};
+    for (int i = 0; i < n; i++) {
+        memcpy(lo + 16 * i, y + abk * i + aq, 16);
+        memcpy(hi + 16 * i, y + abk * i + aq + 16, 16);
+        const float di = h2f(y + abk * i), si = q81 ? h2f(y + abk * i + 2) : 0.0f;
+        for (int r = 0; r < 4; r++) d[4 * i + r] = di, sm[4 * i + r] = si;
+    }
+    e->al = _mm512_loadu_si512((const void *)lo);
+    e->ah = _mm512_loadu_si512((const void *)hi);
+    e->init = _mm512_setzero_si512();
+    if (!q81) { /* -o (sum a_lo + sum a_hi); Q4_0: o = 16 * 8 (H holds 16 * code, see q4x_row) */
+        const __m512i o = _mm512_set1_epi8((char)(f == FM_Q4_0 ? 0x80 : 16));
+        const __m512i s = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), o, e->ah), o, e->al);
+        e->init = _mm512_sub_epi32(_mm512_setzero_si512(), s);
+    }
+    e->da = _mm512_loadu_ps(d);
+    e->s = _mm512_loadu_ps(sm);
+}
+
+/* exact int32 sums of one row's blocks b..b+3 (lanes 4i..4i+3: block b+i) from its loads */
+AI __m512i q4x_row(int f, __m512i v0, __m512i v1, const __m512i *ix, const q4x_act *e) {
+    const __m512i q = _mm512_permutex2var_epi16(v0, ix[0], v1);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    if (f == FM_Q4_0 || f == FM_Q4_1) {
+        const __m512i l = _mm512_and_si512(q, m4);
+        const __m512i h = _mm512_and_si512(q, _mm512_set1_epi8((char)0xF0));
+        const __m512i sh = _mm512_dpbusd_epi32(e->init, h, e->ah);
+        return _mm512_dpbusd_epi32(_mm512_srai_epi32(sh, 4), l, e->al);
+    }
+    /* Q5: bit 4 of element k of block i is bit k of qh_i: words 0..3 of g are the low halves
+     * of qh (elements 0..15, the bytes of L in lane order) and words 4..7 the high halves */
+    __m512i l = _mm512_and_si512(q, m4), h = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+    const __m128i g = _mm512_castsi512_si128(_mm512_permutex2var_epi16(v0, ix[5], v1));
+    const __m512i b16 = _mm512_set1_epi8(16);
+    l = _mm512_mask_add_epi8(l, (__mmask64)(uint64_t)_mm_cvtsi128_si64(g), l, b16);
+    h = _mm512_mask_add_epi8(h, (__mmask64)(uint64_t)_mm_extract_epi64(g, 1), h, b16);
+    return _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(e->init, l, e->al), h, e->ah);
+}
+
+/* f32 lane 4i + r <- the f16 word of block b+i of row r (index vectors ia: from v0 of rows
+ * (0, 1) then (2, 3), ib: from v1 of the same rows, for the blocks past v0, which are the
+ * lanes of mask kb) */
+AI __m512 q4x_f16(const __m512i v0[4], const __m512i v1[4], const __m512i *ia, const __m512i *ib, __mmask32 kb) {
+    __m512i t01 = _mm512_permutex2var_epi16(v0[0], ia[0], v0[1]);
+    __m512i t23 = _mm512_permutex2var_epi16(v0[2], ia[1], v0[3]);
+    if (kb) {
+        t01 = _mm512_mask_mov_epi16(t01, kb, _mm512_permutex2var_epi16(v1[0], ib[0], v1[1]));
+        t23 = _mm512_mask_mov_epi16(t23, kb, _mm512_permutex2var_epi16(v1[2], ib[1], v1[3]));
+    }
+    return _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_mask_mov_epi16(t01, 0xCCCCCCCC, t23)));
+}
+
+/* one step of 4 rows: n = 4 blocks (full loads) or 1..3 (masked) */
+AI __m512 q4x_step(int f, const uint8_t *const p[4], uint64_t off, int n, const q4x_act *e, const __m512i ix[10],
+                   __m512 acc) {
+    const int bs = wbs(f), o1 = 4 * bs - 64;
+    const __mmask32 kb = bs > 20 ? 0xF000 : 0; /* Q5: block b+3's scale is in v1 */
+    __m512i v0[4], v1[4];
+    for (int r = 0; r < 4; r++) {
+        if (n == 4) {
+            v0[r] = _mm512_loadu_si512((const void *)(p[r] + off));
+            v1[r] = _mm512_loadu_si512((const void *)(p[r] + off + o1));
+        } else { /* bs * n bytes: [0, bs n) and [o1, bs n) */
+            v0[r] = bs * n >= 64 ? _mm512_loadu_si512((const void *)(p[r] + off))
+                                 : _mm512_maskz_loadu_epi8(((__mmask64)1 << (bs * n)) - 1, p[r] + off);
+            v1[r] = bs * n > o1 ? _mm512_maskz_loadu_epi8(((__mmask64)1 << (bs * n - o1)) - 1, p[r] + off + o1)
+                                : _mm512_setzero_si512();
+        }
+    }
+    const __m512i s0 = q4x_row(f, v0[0], v1[0], ix, e), s1 = q4x_row(f, v0[1], v1[1], ix, e);
+    const __m512i s2 = q4x_row(f, v0[2], v1[2], ix, e), s3 = q4x_row(f, v0[3], v1[3], ix, e);
+    const __m512i s = sum4x4(s0, s1, s2, s3);
+    const __m512 d = _mm512_mul_ps(q4x_f16(v0, v1, ix + 1, ix + 3, kb), e->da);
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), d, acc);
+    if (has_min(f)) acc = _mm512_fmadd_ps(q4x_f16(v0, v1, ix + 6, ix + 8, kb), e->s, acc);
+    return acc;
+}
+
+AI void gemv_q4x(int f, const void *w, uint64_t rb, int64_t K, const void *a, float *y, int64_t nrows) {
+    const int bs = wbs(f), qs = wqs(f), o1 = 4 * bs - 64, abk = has_min(f) ? 36 : 34;
+    const int64_t nb = K / 32, nsteps = (nb + 3) / 4;
+    /* word w of the 4 blocks as a VPERMT2W index into (v0 = words 0.., v1 = words o1/2..) */
+    #define Q4X_W(w) ((w) < 32 ? (w) : 32 + (w) - o1 / 2)
+    uint16_t iw[10][32];
+    for (int j = 0; j < 32; j++) {
+        /* codes: word j of lane j / 8 <- word (bs i + qs) / 2 + k of the 4 blocks */
+        iw[0][j] = (uint16_t)Q4X_W((bs * (j >> 3) + qs) / 2 + (j & 7));
+        /* scales / mins: word 4i + r <- word bs/2 i (+1) of row r: rows 1, 3 from the second
+         * table; from v0 (ia) or, past it, from v1 (ib) */
+        const int i = (j >> 2) & 3, r = j & 3;
+        for (int mm = 0; mm < 2; mm++) {
+            const int wd = bs / 2 * i + mm, in0 = wd < 32 ? wd : 0, in1 = wd - o1 / 2 >= 0 ? wd - o1 / 2 : 0;
+            iw[1 + 5 * mm][j] = (uint16_t)(in0 + (r == 1 ? 32 : 0));
+            iw[2 + 5 * mm][j] = (uint16_t)(in0 + (r == 3 ? 32 : 0));
+            iw[3 + 5 * mm][j] = (uint16_t)(in1 + (r == 1 ? 32 : 0));
+            iw[4 + 5 * mm][j] = (uint16_t)(in1 + (r == 3 ? 32 : 0));
+        }
+        /* Q5 qh: word i <- low half of qh of block i, word 4 + i <- high half */
+        const int wq = (bs * (j & 3) + (f == FM_Q5_1 ? 4 : 2)) / 2 + ((j >> 2) & 1);
+        iw[5][j] = (uint16_t)(f == FM_Q5_0 || f == FM_Q5_1 ? Q4X_W(wq) : 0);
+    }
+    #undef Q4X_W
+    __m512i ix[10];
+    for (int k = 0; k < 10; k++) ix[k] = _mm512_loadu_si512((const void *)iw[k]);
+    q4x_act act[Q4X_CH];
+    const uint8_t *av = a;
+    for (int64_t c0 = 0; c0 < nsteps; c0 += Q4X_CH) {
+        const int64_t ns = nsteps - c0 < Q4X_CH ? nsteps - c0 : Q4X_CH;
+        const int64_t bl = nb - 4 * c0 < 4 * ns ? nb - 4 * c0 : 4 * ns; /* blocks in this chunk */
+        const int64_t nfull = bl / 4;
+        const int last = (int)(bl - 4 * nfull);
+        for (int64_t j = 0; j < ns; j++) q4x_act_make(f, av + (4 * (c0 + j)) * abk, j < nfull ? 4 : last, &act[j]);
+        const uint64_t base = (uint64_t)(4 * c0) * (uint64_t)bs;
+        for (int64_t r0 = 0; r0 < nrows; r0 += 4) {
+            const uint8_t *p[4];
+            const int nr = rows4(w, rb, r0, nrows, p);
+            const uintptr_t nx = nsteps <= Q4X_CH ? next_group(w, rb, r0, nrows) : 0;
+            __m512 acc = _mm512_setzero_ps();
+            int64_t j = 0;
+            for (; j < nfull; j++) {
+                pf_span(nx, 16 * (uint64_t)bs, j);
+                acc = q4x_step(f, p, base + (uint64_t)j * 4 * bs, 4, &act[j], ix, acc);
+            }
+            if (last) acc = q4x_step(f, p, base + (uint64_t)j * 4 * bs, last, &act[j], ix, acc);
+            /* lane 4i + r -> y[r] */
+            const __m256 h8 = _mm256_add_ps(_mm512_castps512_ps256(acc), _mm512_extractf32x8_ps(acc, 1));
+            const __m128 h4 = _mm_add_ps(_mm256_castps256_ps128(h8), _mm256_extractf128_ps(h8, 1));
+            const __mmask8 m = (__mmask8)((1u << nr) - 1);
+            if (c0) _mm_mask_storeu_ps(y + r0, m, _mm_add_ps(_mm_maskz_loadu_ps(m, y + r0), h4));
+            else _mm_mask_storeu_ps(y + r0, m, h4);
+        }
+    }
+}
+
+static void gemv_q4_0(const void *w, uint64_t rb, int64_t K, const void *a, float *y, int64_t n) { gemv_q4x(FM_Q4_0, w, rb, K, a, y, n); }
+static void gemv_q4_1(const void *w, uint64_t rb, int64_t K, const void *a, float *y, int64_t n) { gemv_q4x(FM_Q4_1, w, rb, K, a, y, n); }
+static void gemv_q5_0(const void *w, uint64_t rb, int64_t K, const void *a, float *y, int64_t n) { gemv_q4x(FM_Q5_0, w, rb, K, a, y, n); }
+static void gemv_q5_1(const void *w, uint64_t rb, int64_t K, const void *a, float *y, int64_t n) { gemv_q4x(FM_Q5_1, w, rb, K, a, y, n); }
 
 static void gemv_q4_k(const void *w, uint64_t rb, int64_t K, const void *a, float *y, int64_t n) { gemv_k(4, w, rb, K, a, y, n); }
 static void gemv_q5_k(const void *w, uint64_t rb, int64_t K, const void *a, float *y, int64_t n) { gemv_k(5, w, rb, K, a, y, n); }
