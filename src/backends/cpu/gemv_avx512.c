@@ -10,8 +10,8 @@
  *     each int32 lane, no saturation) or VPMADDUBSW + VPDPWSSD when a per-sub-block integer scale
  *     is applied (K-quants); the float block scale is broadcast over the lanes and FMA'd into a
  *     float accumulator, so nothing is reduced horizontally until the row is done.
- *   - 32-element formats go two blocks per 512-bit register (lanes 0..7 = block b, 8..15 = b+1);
- *     Q4_0 / Q4_1 go four blocks per register (one per 128-bit lane) and, like Q4_K / Q5_K,
+ *   - Q8_0 goes two blocks per 512-bit register (lanes 0..7 = block b, 8..15 = b+1);
+ *     Q4_0/Q4_1/Q5_0/Q5_1 go four blocks per register (one per 128-bit lane) and, like Q4_K/Q5_K,
  *     reduce the integer sums of the 4 rows into one register before the float scaling, so the
  *     scale conversion, VCVTDQ2PS and FMA are paid once per 4 rows instead of per row.
  *
@@ -128,124 +128,69 @@ FLOAT_GEMV(gemv_bf16, ld_bf16, 2)
 /* ========================================================================================== */
 /* 32-element block formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 against Q8_0 / Q8_1 activations).
  *
- * Per pair of blocks (b, b+1) and row:  S = 16 int32 lanes whose lanes 0..7 sum to block b's
- * integer dot product and lanes 8..15 to block b+1's;  acc += float(S) * [dw_b*da_b x8,
- * dw_b1*da_b1 x8]  (+ [m_b, 0.., m_b1, 0..] * [s_b x8, s_b1 x8] for Q4_1/Q5_1: the m*s term of
- * sum_e (q_e dw + m) (da a_e) = dw da sum q_e a_e + m (da sum a_e), s = da sum a_e).
- *
  * VPDPBUSD multiplies UNSIGNED bytes by SIGNED bytes. Weight codes are made unsigned by an
  * offset: Q4_0 stores q+8 (0..15), Q5_0 q+16 (0..31), Q8_0 gets q+128 via xor 0x80 (-128..127
- * -> 0..255). Then sum (q+o) a = sum q a + o sum a, so the accumulator for a pair starts at
+ * -> 0..255). Then sum (q+o) a = sum q a + o sum a, so the int32 accumulator starts at
  * -o*sum(a) (lanes of a VPDPBUSD of the constant o with a, negated): computed once per
- * activation pair and shared by the four rows — no per-row correction, no horizontal work.
+ * activation block and shared by the rows — no per-row correction, no horizontal work.
+ * Q4_1/Q5_1 add the m*s term of sum_e (q_e dw + m) (da a_e) = dw da sum q_e a_e + m (da sum a_e),
+ * s = da sum a_e (carried by the Q8_1 block).
  *
- * Block scales: a masked 16-bit load picks d of both blocks (never reading past the row),
- * VPERMW spreads d_b over lanes 0..7 and d_b1 over 8..15, VCVTPH2PS makes them f32. */
+ * Q8_0 (below) goes per pair of blocks (b, b+1) and row: S = 16 int32 lanes whose lanes 0..7
+ * sum to block b's integer dot product and lanes 8..15 to block b+1's; acc += float(S) *
+ * [dw_b*da_b x8, dw_b1*da_b1 x8]. Block scales: a masked 16-bit load picks d of both blocks
+ * (never reading past the row), VPERMW spreads d_b over lanes 0..7 and d_b1 over 8..15,
+ * VCVTPH2PS makes them f32. (The 4-block scheme of the Q4/Q5 formats further down measured
+ * slower for Q8_0: 18 vs 24 GB/s from cache.) */
 
 enum { FM_Q4_0, FM_Q4_1, FM_Q5_0, FM_Q5_1, FM_Q8_0 };
 
-/* bytes per weight block, offset of qh (Q5), offset of qs, bias o added to codes */
+/* bytes per weight block, offset of qs */
 AI int wbs(int f) { return f == FM_Q4_0 ? 18 : f == FM_Q4_1 ? 20 : f == FM_Q5_0 ? 22 : f == FM_Q5_1 ? 24 : 34; }
-AI int wqh(int f) { return f == FM_Q5_0 ? 2 : 4; }
 AI int wqs(int f) { return f == FM_Q4_0 ? 2 : f == FM_Q4_1 ? 4 : f == FM_Q5_0 ? 6 : f == FM_Q5_1 ? 8 : 2; }
-AI int wbias(int f) { return f == FM_Q4_0 ? 8 : f == FM_Q5_0 ? 16 : f == FM_Q8_0 ? 128 : 0; }
 AI int has_min(int f) { return f == FM_Q4_1 || f == FM_Q5_1; }
-#define Q4_LO 0x0F0F0F0F0F0F0F0FLL
-#define Q4_HI ((long long)0xF0F0F0F0F0F0F0F0ULL)
 
 /* f32 lanes [h[0] x8, h[w1] x8] from the f16 words at word offsets 0 and w1 of p (w1 only when
  * two; else lanes 8..15 are 0). */
-AI __m512 scale_pair(const uint8_t *p, int w0, int w1, int two) {
-    const __mmask32 m = two ? ((1u << w0) | (1u << w1)) : (1u << w0);
+AI __m512 scale_pair(const uint8_t *p, int w1, int two) {
+    const __mmask32 m = two ? (1u | (1u << w1)) : 1u;
     const __m512i v = _mm512_maskz_loadu_epi16(m, p);
-    const __m512i idx = _mm512_mask_set1_epi32(_mm512_set1_epi32(w0 * 0x10001), 0x00F0, w1 * 0x10001);
+    const __m512i idx = _mm512_mask_set1_epi32(_mm512_setzero_si512(), 0x00F0, w1 * 0x10001);
     return _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(idx, v)));
 }
-/* f32 lanes [h[w0], 0 x7, h[w1], 0 x7]: the min of each block in one lane only */
-AI __m512 min_pair(const uint8_t *p, int w0, int w1, int two) {
-    const __mmask32 m = two ? ((1u << w0) | (1u << w1)) : (1u << w0);
-    const __m512i v = _mm512_maskz_loadu_epi16(m, p);
-    const __m512i idx = _mm512_mask_set1_epi32(_mm512_set1_epi32(w0 * 0x10001), 0x00F0, w1 * 0x10001);
-    return _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_maskz_permutexvar_epi16(0x0101, idx, v)));
-}
 
-/* The 64 unsigned codes of blocks at x (and x + bs when two) in element order:
- * bytes 0..31 = block b elements 0..31, bytes 32..63 = block b+1. Without `two` the upper half
- * is left as any finite codes: it meets a zero activation half and a zero scale. */
-AI __m512i codes_pair(int f, const uint8_t *x, int two) {
-    const int bs = wbs(f);
-    if (f == FM_Q8_0) {
-        const __m256i lo = _mm256_loadu_si256((const void *)(x + 2));
-        const __m256i hi = two ? _mm256_loadu_si256((const void *)(x + bs + 2)) : _mm256_setzero_si256();
-        /* xor 0x80 = +128 on two's complement bytes: -128..127 -> 0..255 (unsigned operand) */
-        return _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), _mm512_set1_epi8((char)0x80));
-    }
-    /* qs of block b in 128-bit lanes 0,1 and of block b+1 in lanes 2,3 */
-    __m512i v = _mm512_broadcast_i32x4(_mm_loadu_si128((const void *)(x + wqs(f))));
-    if (two) v = _mm512_mask_broadcast_i32x4(v, 0xFF00, _mm_loadu_si128((const void *)(x + bs + wqs(f))));
-    if (f == FM_Q4_0 || f == FM_Q4_1) {
-        /* x16 trick: the odd lane of each pair keeps the high nibble in place (& 0xF0), i.e.
-         * 16 * code (<= 240, still a u8), saving a shift per row; act_load puts the 1/16 into
-         * the shared activation scale of those lanes (exact: a power of two) and uses 16 * o
-         * for their offset correction */
-        return _mm512_and_si512(v, _mm512_set_epi64(Q4_HI, Q4_HI, Q4_LO, Q4_LO, Q4_HI, Q4_HI, Q4_LO, Q4_LO));
-    }
-    /* Q5: the odd lane of each pair is shifted right by 4 so that masking with 0x0F leaves
-     * [low nibbles = elements 0..15 | high nibbles = elements 16..31] per block */
-    const __m512i sh = _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0);
-    __m512i c = _mm512_and_si512(_mm512_srlv_epi64(v, sh), _mm512_set1_epi8(0x0F));
-    if (f == FM_Q5_0 || f == FM_Q5_1) {
-        /* bit e of qh is bit 4 of element e: qh of both blocks is exactly a 64-bit byte mask
-         * in element order, so a masked byte add of 16 sets bit 4 */
-        const uint64_t h = (uint64_t)rd32(x + wqh(f)) | (two ? (uint64_t)rd32(x + bs + wqh(f)) << 32 : 0);
-        c = _mm512_mask_add_epi8(c, (__mmask64)h, c, _mm512_set1_epi8(16));
-    }
-    return c;
+/* The 64 unsigned codes (q + 128) of the Q8_0 blocks at x (and x + 34 when two) in element
+ * order: bytes 0..31 = block b, bytes 32..63 = block b+1. Without `two` the upper half is 128s:
+ * it meets a zero activation half and a zero scale. */
+AI __m512i codes_pair_q8(const uint8_t *x, int two) {
+    const __m256i lo = _mm256_loadu_si256((const void *)(x + 2));
+    const __m256i hi = two ? _mm256_loadu_si256((const void *)(x + 34 + 2)) : _mm256_setzero_si256();
+    /* xor 0x80 = +128 on two's complement bytes: -128..127 -> 0..255 (unsigned operand) */
+    return _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), _mm512_set1_epi8((char)0x80));
 }
 
 /* Activation side of a pair, shared by the rows: the quants, the start value of the int32
- * accumulator (-o * sum a), the f32 scales d and (Q8_1) s. */
-typedef struct { __m512i q, init; __m512 d, s; } act_pair;
+ * accumulator (-128 * sum a), the f32 scales d. */
+typedef struct { __m512i q, init; __m512 d; } act_pair;
 
-AI void act_load(int f, const uint8_t *y, int two, act_pair *ap) {
-    const int q81 = has_min(f), abk = q81 ? 36 : 34, aq = q81 ? 4 : 2;
-    const __m256i lo = _mm256_loadu_si256((const void *)(y + aq));
-    const __m256i hi = two ? _mm256_loadu_si256((const void *)(y + abk + aq)) : _mm256_setzero_si256();
+AI void act_load_q8(const uint8_t *y, int two, act_pair *ap) {
+    const __m256i lo = _mm256_loadu_si256((const void *)(y + 2));
+    const __m256i hi = two ? _mm256_loadu_si256((const void *)(y + 34 + 2)) : _mm256_setzero_si256();
     ap->q = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-    const int o = wbias(f);
-    const int x16 = f == FM_Q4_0 || f == FM_Q4_1; /* see codes_pair: odd 128-bit lanes hold 16*code */
-    if (o) {
-        const __m512i ov = x16 ? _mm512_set_epi64((long long)0x8080808080808080ULL,
-                                                  (long long)0x8080808080808080ULL, 0x0808080808080808LL,
-                                                  0x0808080808080808LL, (long long)0x8080808080808080ULL,
-                                                  (long long)0x8080808080808080ULL, 0x0808080808080808LL,
-                                                  0x0808080808080808LL)
-                               : _mm512_set1_epi8((char)o);
-        const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ov, ap->q);
-        ap->init = _mm512_sub_epi32(_mm512_setzero_si512(), s);
-    } else {
-        ap->init = _mm512_setzero_si512();
-    }
-    ap->d = scale_pair(y, 0, abk / 2, two);
-    if (x16)
-        ap->d = _mm512_mul_ps(ap->d, _mm512_set_ps(0.0625f, 0.0625f, 0.0625f, 0.0625f, 1, 1, 1, 1, 0.0625f, 0.0625f,
-                                                   0.0625f, 0.0625f, 1, 1, 1, 1));
-    ap->s = q81 ? scale_pair(y, 1, abk / 2 + 1, two) : _mm512_setzero_ps();
+    const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8((char)0x80), ap->q);
+    ap->init = _mm512_sub_epi32(_mm512_setzero_si512(), s);
+    ap->d = scale_pair(y, 17, two);
 }
 
-AI void row_pair(int f, const uint8_t *x, const act_pair *ap, int two, __m512 *acc) {
-    const int bs = wbs(f);
-    const __m512i c = codes_pair(f, x, two);
-    const __m512i s = _mm512_dpbusd_epi32(ap->init, c, ap->q);
-    const __m512 d = _mm512_mul_ps(scale_pair(x, 0, bs / 2, two), ap->d);
+AI void row_pair_q8(const uint8_t *x, const act_pair *ap, int two, __m512 *acc) {
+    const __m512i s = _mm512_dpbusd_epi32(ap->init, codes_pair_q8(x, two), ap->q);
+    const __m512 d = _mm512_mul_ps(scale_pair(x, 17, two), ap->d);
     *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), d, *acc);
-    if (has_min(f)) *acc = _mm512_fmadd_ps(min_pair(x, 1, bs / 2 + 1, two), ap->s, *acc);
 }
 
-/* y[r] = dot(W row r, a); W: nrows rows of K/32 blocks of format f, a: K/32 Q8_0/Q8_1 blocks */
-AI void gemv_b32(int f, const void *w, uint64_t rb, int64_t K, const void *a, float *y, int64_t nrows) {
+/* y[r] = dot(W row r, a); W: nrows rows of K/32 Q8_0 blocks, a: K/32 Q8_0 blocks */
+static void gemv_q8_0(const void *w, uint64_t rb, int64_t K, const void *a, float *y, int64_t nrows) {
     const int64_t nb = K / 32;
-    const int bs = wbs(f), abk = has_min(f) ? 36 : 34;
     const uint8_t *av = a;
     for (int64_t r0 = 0; r0 < nrows; r0 += 4) {
         const uint8_t *p[4];
@@ -254,31 +199,25 @@ AI void gemv_b32(int f, const void *w, uint64_t rb, int64_t K, const void *a, fl
         const uintptr_t nx = next_group(w, rb, r0, nrows);
         int64_t b = 0;
         for (; b + 2 <= nb; b += 2) {
-            pf_span(nx, 8 * (uint64_t)bs, b / 2);
+            pf_span(nx, 8 * 34, b / 2);
             act_pair ap;
-            act_load(f, av + b * abk, 1, &ap);
-            row_pair(f, p[0] + b * bs, &ap, 1, &c0);
-            row_pair(f, p[1] + b * bs, &ap, 1, &c1);
-            row_pair(f, p[2] + b * bs, &ap, 1, &c2);
-            row_pair(f, p[3] + b * bs, &ap, 1, &c3);
+            act_load_q8(av + b * 34, 1, &ap);
+            row_pair_q8(p[0] + b * 34, &ap, 1, &c0);
+            row_pair_q8(p[1] + b * 34, &ap, 1, &c1);
+            row_pair_q8(p[2] + b * 34, &ap, 1, &c2);
+            row_pair_q8(p[3] + b * 34, &ap, 1, &c3);
         }
         if (b < nb) { /* odd block count: one block, the upper lanes see zeros */
             act_pair ap;
-            act_load(f, av + b * abk, 0, &ap);
-            row_pair(f, p[0] + b * bs, &ap, 0, &c0);
-            row_pair(f, p[1] + b * bs, &ap, 0, &c1);
-            row_pair(f, p[2] + b * bs, &ap, 0, &c2);
-            row_pair(f, p[3] + b * bs, &ap, 0, &c3);
+            act_load_q8(av + b * 34, 0, &ap);
+            row_pair_q8(p[0] + b * 34, &ap, 0, &c0);
+            row_pair_q8(p[1] + b * 34, &ap, 0, &c1);
+            row_pair_q8(p[2] + b * 34, &ap, 0, &c2);
+            row_pair_q8(p[3] + b * 34, &ap, 0, &c3);
         }
         store4(y + r0, nr, c0, c1, c2, c3);
     }
 }
-
-#define B32(NAME, F)                                                                               \
-    static void NAME(const void *w, uint64_t rb, int64_t K, const void *a, float *y, int64_t n) { \
-        gemv_b32(F, w, rb, K, a, y, n);                                                            \
-    }
-B32(gemv_q8_0, FM_Q8_0)
 
 /* ========================================================================================== */
 /* K-quants against Q8_K (292 B: d f32 @0, qs[256] @4, bsums[16] i16 @260).
@@ -447,25 +386,29 @@ AI void gemv_k(int kind, const void *w, uint64_t rb, int64_t K, const void *a, f
 
 
 /* ========================================================================================== */
-/* Q4_0 and Q4_1, 4 blocks x 4 rows per step. The per-block scale work is what bounds the pair
- * kernel above (per pair and row: scale load, VPERMW, VCVTPH2PS, VMULPS, VCVTDQ2PS, FMA); here
- * it is done once per 4 rows x 4 blocks:
- *   - codes: the 4 * bs bytes of blocks b..b+3 (72 for Q4_0, 80 for Q4_1) come from two
- *     unaligned 64-byte loads (x and x + 4 bs - 64, both inside them); one VPERMT2W (qs starts
- *     at even offsets) puts qs of block b+i in 128-bit lane i. Then L = q & 0x0F are elements
- *     0..15 of each block and H = q & 0xF0 = 16 * elements 16..31.
+/* Q4_0, Q4_1, Q5_0, Q5_1: 4 blocks x 4 rows per step. The per-block scale work is what bounds
+ * a pair kernel like Q8_0's (per pair and row: scale load, VPERMW, VCVTPH2PS, VMULPS,
+ * VCVTDQ2PS, FMA); here it is done once per 4 rows x 4 blocks:
+ *   - codes: the 4 * bs bytes of blocks b..b+3 (72..96) come from two unaligned 64-byte loads
+ *     (x and x + 4 bs - 64, both inside them); one VPERMT2W (qs starts at even offsets) puts
+ *     qs of block b+i in 128-bit lane i. Then L = q & 0x0F are elements 0..15 of each block;
+ *     Q4: H = q & 0xF0 = 16 * elements 16..31 (saves a shift); Q5: H = (q >> 4) & 0x0F, and
+ *     bit 4 of each code is added with a masked byte add of 16: a VPERMT2W gathers the low
+ *     (elements 0..15) and high 16 bits of the 4 blocks' qh, which are exactly the byte masks
+ *     of L and H.
  *   - the activation, rearranged to match (lane i: elements 0..15 / 16..31 of block b+i), its
  *     offset correction and its scales are prepared once per call for all rows (an entry per
  *     step, for chunks of up to Q4X_CH steps of K, kept on the stack).
- *   - integer sums: sH = VPDPBUSD(init, H, a_hi) = 16 * (sum hi*a_hi - o sum a_hi - o sum a_lo)
- *     (o = 8 for Q4_0, 0 for Q4_1), exact, so sH >> 4 (arithmetic, exact) seeds
- *     VPDPBUSD(., L, a_lo): lanes 4i..4i+3 sum to block b+i's exact integer dot product.
- *   - the four rows' registers are reduced together (2 levels of unpack + add) into one
- *     register whose lane 4i+r is row r's sum for block b+i; the weight scales (and Q4_1 mins)
- *     of the 16 (row, block) pairs all lie in each row's first load (words bs/2 * i): two
- *     VPERMT2W + a blend + one VCVTPH2PS, one VMULPS by the activation scales, and one
- *     VCVTDQ2PS + FMA into a single accumulator (lane 4i+r belongs to row r); Q4_1 adds
- *     m * s (s = da sum a of the Q8_1 block) the same way.
+ *   - integer sums: Q4: sH = VPDPBUSD(init, H, a_hi) = 16 * (sum hi*a_hi - o sum a_hi -
+ *     o sum a_lo) (o = 8 for Q4_0, 0 for Q4_1), exact, so sH >> 4 (arithmetic, exact) seeds
+ *     VPDPBUSD(., L, a_lo); Q5: two VPDPBUSD from init = -o (sum a_lo + sum a_hi) (o = 16
+ *     for Q5_0, 0 for Q5_1). Lanes 4i..4i+3 sum to block b+i's exact integer dot product.
+ *   - the four rows' registers are reduced together (sum4x4) into one register whose lane
+ *     4i+r is row r's sum for block b+i; the weight scales (and mins) of the 16 (row, block)
+ *     pairs lie in the rows' loads (word bs/2 * i: in the first load, block b+3 of Q5 in the
+ *     second): two VPERMT2W (four for Q5) + blends + one VCVTPH2PS, one VMULPS by the
+ *     activation scales, and one VCVTDQ2PS + FMA into a single accumulator (lane 4i+r belongs
+ *     to row r); Q4_1/Q5_1 add m * s the same way.
  * A partial last step (K/32 % 4 blocks) reads with masked loads (nothing past the row) and
  * meets zero activations and zero scales in the missing blocks. */
 typedef struct { __m512i al, ah, init; __m512 da, s; } q4x_act;
