@@ -225,7 +225,9 @@ static void gemv_q8_0(const void *w, uint64_t rb, int64_t K, const void *a, floa
  * Per super-block and row the integer part is sum_s sc[s] * sum_{e in s} q_e a_e, computed
  * 64 elements at a time: VPMADDUBSW (u8 codes x s8 activations -> s16 pair sums; no saturation:
  * |code| <= 63, |a| <= 128, 2*63*128 < 32767) then VPDPWSSD against a vector holding each
- * word's sub-block scale (s16 x s16 pair sums added into int32 lanes, exact). The min / offset
+ * word's sub-block scale (s16 x s16 pair sums added into int32 lanes, exact) — for Q6_K;
+ * Q4_K/Q5_K (sub-blocks of 32, codes <= 31) take VPDPBUSD sums per 64 elements instead and
+ * apply the scales to two chunks at once after an exact VPACKSSDW (see row_k45). The min / offset
  * terms need sum_{e in s} a_e, which Q8_K already carries as bsums (sums of 16): no extra pass
  * over the activation. */
 
@@ -253,9 +255,13 @@ AI void act_k_load(const uint8_t *y, int pairs, act_k *ak) {
     ak->d = rdf32(y);
 }
 
-/* word-index vectors for VPERMW: words 0..15 <- word i0, words 16..31 <- word i1 */
-AI __m512i idx2(int i0, int i1) {
-    return _mm512_mask_set1_epi32(_mm512_set1_epi32(i0 * 0x10001), 0xFF00, i1 * 0x10001);
+/* scale-word index for VPACKSSDW(sums of chunks c, c+1), s0 = 2c: word 8l + w <- sub-block
+ * s0 + (w < 4 ? 0 : 2) + (l >> 1) of 128-bit lane l */
+AI __m512i kpk(int s0) {
+    return _mm512_set_epi64((s0 + 3) * 0x0001000100010001LL, (s0 + 1) * 0x0001000100010001LL,
+                            (s0 + 3) * 0x0001000100010001LL, (s0 + 1) * 0x0001000100010001LL,
+                            (s0 + 2) * 0x0001000100010001LL, s0 * 0x0001000100010001LL,
+                            (s0 + 2) * 0x0001000100010001LL, s0 * 0x0001000100010001LL);
 }
 /* words 8i..8i+7 <- word i0+i, i = 0..3 */
 AI __m512i idx4(int i0) {
@@ -281,7 +287,7 @@ AI __m512i row_k45(int q5, const uint8_t *x, const act_k *ak, __m128i *msum) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     __m512i qh = _mm512_setzero_si512();
     if (q5) qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const void *)(x + 16)));
-    __m512i isum = _mm512_setzero_si512();
+    __m512i isum = _mm512_setzero_si512(), sc4[4];
     for (int c = 0; c < 4; c++) {
         const __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const void *)(qs + 32 * c)));
         __m512i q = _mm512_and_si512(_mm512_srlv_epi64(v, sh), m4);
@@ -290,9 +296,14 @@ AI __m512i row_k45(int q5, const uint8_t *x, const act_k *ak, __m128i *msum) {
                                                       0xFFFFFFFF00000000ull, (char)(1 << (2 * c + 1)));
             q = _mm512_mask_add_epi8(q, _mm512_test_epi8_mask(qh, bit), q, _mm512_set1_epi8(16));
         }
-        const __m512i p16 = _mm512_maddubs_epi16(q, ak->q[c]);
-        isum = _mm512_dpwssd_epi32(isum, p16, _mm512_permutexvar_epi16(idx2(2 * c, 2 * c + 1), scw));
+        sc4[c] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, ak->q[c]);
     }
+    /* sc4[c]: lanes 0..7 sum sub-block 2c, 8..15 sub-block 2c+1 (|.| <= 4*31*128: an s16), so
+     * VPACKSSDW of two chunks is exact; in 128-bit lane l its words 0..3 come from the first
+     * (sub-block l >> 1 of the pair) and 4..7 from the second: VPDPWSSD against the matching
+     * scale words */
+    isum = _mm512_dpwssd_epi32(isum, _mm512_packs_epi32(sc4[0], sc4[1]), _mm512_permutexvar_epi16(kpk(0), scw));
+    isum = _mm512_dpwssd_epi32(isum, _mm512_packs_epi32(sc4[2], sc4[3]), _mm512_permutexvar_epi16(kpk(4), scw));
     /* min term: 8 words m[s] against the 8 words bsum32[s] -> 4 int32 lanes */
     *msum = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mn)), ak->bs16);
     return isum;
