@@ -228,7 +228,71 @@ static void chunked_prefill_consistent(void) {
     an_model_free(m);
 }
 
+/* --device auto (AMX prefill where the cost model says so) against --device cpu: the greedy
+ * continuations of the reference prompts agree, or part only at a near-tie, reported. */
+static void auto_matches_cpu(const char *model) {
+    char mp[4096], rp[4096]; /* t_shared_path returns one static buffer: copy each path */
+    if (!t_shared_path(model) || !t_shared_path("reference/tinyscribe-28m-f16.json")) {
+        t_skip("needs ../shared (models and reference prompts)");
+        return;
+    }
+    snprintf(mp, sizeof mp, "%s", t_shared_path(model));
+    snprintf(rp, sizeof rp, "%s", t_shared_path("reference/tinyscribe-28m-f16.json"));
+    an_model *m;
+    an_err err = {0};
+    an_model_params p = {.path = mp};
+    if (an_model_open(&m, &p, &err) != AN_OK) {
+        T_FAIL("%s", err.msg);
+        return;
+    }
+    an_ctx *c[2] = {0};
+    const char *devs[2] = {"cpu", "auto"};
+    for (int d = 0; d < 2; d++) {
+        an_ctx_params cp = {.n_ctx = 512, .n_threads = 2, .kv_type = AN_KV_F32, .device = devs[d]};
+        if (an_ctx_create(&c[d], m, &cp, &err) != AN_OK) T_FAIL("%s: %s", devs[d], err.msg);
+    }
+    t_json *ref = t_json_parse_file(rp);
+    const t_json *greedy = t_json_get(ref, "greedy");
+    int total = 0, same = 0, split = 0;
+    const int V = an_model_n_vocab(m);
+    for (size_t g = 0; c[0] && c[1] && g < greedy->len; g++) {
+        int32_t prompt[512];
+        int np = ids_of(t_json_get(t_json_at(greedy, g), "prompt_ids"), prompt, 512);
+        for (int d = 0; d < 2; d++) {
+            an_ctx_reset(c[d]);
+            an_ctx_eval(c[d], prompt, np, &err);
+        }
+        for (int i = 0; i < 48 && err.code == AN_OK; i++) {
+            const float *l0 = an_ctx_logits(c[0]), *l1 = an_ctx_logits(c[1]);
+            int32_t a = argmax(l0, V), b = argmax(l1, V);
+            total++;
+            if (a != b) {
+                float gap = fabsf(l0[a] - l0[b]);
+                t_note("%s prompt %zu: cpu and auto part at token %d (%d vs %d), gap %.4f", model, g, i, a, b, (double)gap);
+                T_CHECK(gap <= NEAR_TIE, "not a near-tie: gap %.4f", (double)gap);
+                split++;
+                break;
+            }
+            same++;
+            an_ctx_eval(c[0], &a, 1, &err);
+            an_ctx_eval(c[1], &a, 1, &err);
+        }
+        T_CHECK(err.code == AN_OK, "%s", err.msg);
+    }
+    t_note("%s: %d/%d greedy tokens identical with --device auto (%s) and --device cpu, %d near-tie split(s)", model,
+           same, total, c[1] ? an_ctx_devices(c[1]) : "?", split);
+    t_json_free(ref);
+    an_ctx_free(c[0]);
+    an_ctx_free(c[1]);
+    an_model_free(m);
+}
+
+static void auto_matches_cpu_f16(void) { auto_matches_cpu("models/tinyscribe-28m-f16.gguf"); }
+static void auto_matches_cpu_q8_0(void) { auto_matches_cpu("models/tinyscribe-28m-q8_0.gguf"); }
+
 const t_case t_suite_model[] = {
+    {"auto_matches_cpu_f16", auto_matches_cpu_f16},
+    {"auto_matches_cpu_q8_0", auto_matches_cpu_q8_0},
     {"greedy_tinyscribe_f16", greedy_tinyscribe_f16},
     {"greedy_tinyscribe_q8_0", greedy_tinyscribe_q8_0},
     {"greedy_qwen2", greedy_qwen2},

@@ -35,6 +35,12 @@ size_t an_cpu_matmul_wsize(int64_t k_max, int n_max, int nth);
 void an_cpu_matmul(an_pool *pool, const an_mat *w, const float *x, int n, float *y, int64_t ldy,
                    void *ws);
 
+/* Batches of at most this many tokens run the decode GEMV once per token instead of the batch
+ * GEMM: packing a weight panel (dequantize + transpose) costs about as much as 10-20 streaming
+ * GEMV passes over it (`anelm bench --matmul`, F16 4096^2, N = 2: 3 GFLOPS as a GEMM, 33 as
+ * GEMVs). An algorithm choice inside the CPU device; the scheduler picks devices by cost. */
+#define AN_CPU_GEMV_MAX_BATCH 8
+
 /* Several matmuls of the same input (Q/K/V; gate/up): the activations are converted once when
  * the weights share a vec_dot type and K, and all outputs' rows are split over the threads in
  * one dispatch. Same results as separate an_cpu_matmul calls. */

@@ -222,8 +222,17 @@ static void mm_gemm(void *arg, int ith, int nth) {
     }
 }
 
+/* Up to AN_CPU_GEMV_MAX_BATCH tokens run as one decode GEMV per token (cpu.h says why). */
 void an_cpu_matmul_multi(an_pool *pool, const an_mm_out *outs, int n_outs, const float *x, int n, void *ws) {
     mm_ensure_init();
+    if (n > 1 && n <= AN_CPU_GEMV_MAX_BATCH && n_outs <= 4) {
+        an_mm_out row[4];
+        for (int t = 0; t < n; t++) {
+            for (int o = 0; o < n_outs; o++) row[o] = (an_mm_out){outs[o].w, outs[o].y + (int64_t)t * outs[o].ldy, outs[o].ldy};
+            an_cpu_matmul_multi(pool, row, n_outs, x + (int64_t)t * outs[0].w->cols, 1, ws);
+        }
+        return;
+    }
     /* one conversion serves every output only if they share the vec_dot type and K */
     for (int o = 1; o < n_outs; o++)
         if (an_quant_vec_dot_type((an_type)outs[o].w->type) != an_quant_vec_dot_type((an_type)outs[0].w->type) ||
