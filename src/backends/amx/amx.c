@@ -28,7 +28,9 @@
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static bool g_ok;
 static const char *g_why = "AMX not probed";
-static char g_why_buf[160];
+#if AN_AMX_BUILD
+static char g_why_buf[160]; /* reasons that quote errno */
+#endif
 static int g_f16_passes = 3;
 
 static void probe(void) {
