@@ -13,7 +13,8 @@ WARN = -Wall -Wextra -Wshadow -Wno-unused-parameter
 ALLFLAGS = -std=c11 $(WARN) $(CFLAGS) $(SANFLAGS) -Iinclude -Isrc -D_GNU_SOURCE -MMD -MP -pthread
 LDLIBS = -lm -pthread
 
-# Per-ISA flags: code for an ISA lives in files named for it and is chosen at run time.
+# Per-ISA flags: code for an ISA lives in files under src/ named for it (*_avx2.c, *_avx512.c,
+# *_amx.c, *_neon.c, *_dotprod.c) and is chosen at run time; tests and tools are portable C.
 ARCH := $(shell $(CC) -dumpmachine | cut -d- -f1 | sed 's/^arm64$$/aarch64/')
 X86_AVX2 = -mavx2 -mfma -mf16c -ffp-contract=fast
 X86_AVX512 = $(X86_AVX2) -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512bf16
@@ -37,19 +38,19 @@ TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 
 all: $(BUILD)/libanelm.a $(BUILD)/anelm $(BUILD)/anelm_test
 
-$(BUILD)/obj/%_avx2.o: %_avx2.c
+$(BUILD)/obj/src/%_avx2.o: src/%_avx2.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLFLAGS) $(X86_AVX2) -c $< -o $@
-$(BUILD)/obj/%_avx512.o: %_avx512.c
+$(BUILD)/obj/src/%_avx512.o: src/%_avx512.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLFLAGS) $(X86_AVX512) -c $< -o $@
-$(BUILD)/obj/%_amx.o: %_amx.c
+$(BUILD)/obj/src/%_amx.o: src/%_amx.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLFLAGS) $(X86_AMX) -c $< -o $@
-$(BUILD)/obj/%_neon.o: %_neon.c
+$(BUILD)/obj/src/%_neon.o: src/%_neon.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLFLAGS) $(ARM_NEON) -c $< -o $@
-$(BUILD)/obj/%_dotprod.o: %_dotprod.c
+$(BUILD)/obj/src/%_dotprod.o: src/%_dotprod.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLFLAGS) $(ARM_DOTPROD) -c $< -o $@
 $(BUILD)/obj/%.o: %.c
