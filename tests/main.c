@@ -51,10 +51,12 @@ const char *t_shared_dir(void) {
 }
 
 const char *t_shared_path(const char *rel) {
-    static char buf[4096];
+    static char ring[8][4096]; /* several paths may be live at once (model, reference, data) */
+    static int next;
     const char *d = t_shared_dir();
     if (!d) return NULL;
-    snprintf(buf, sizeof buf, "%s/%s", d, rel);
+    char *buf = ring[next++ % 8];
+    snprintf(buf, sizeof ring[0], "%s/%s", d, rel);
     return access(buf, R_OK) == 0 ? buf : NULL;
 }
 

@@ -25,8 +25,8 @@ void t_note(const char *fmt, ...) __attribute__((format(printf, 1, 2))); /* prin
 /* Path of the shared folder (models, reference outputs): $ANELM_SHARED or ../shared; NULL if
  * it is absent (tests that need it then skip, saying so). */
 const char *t_shared_dir(void);
-/* Join t_shared_dir() and rel into a static buffer; NULL if shared is absent or the file is
- * missing. */
+/* Join t_shared_dir() and rel; NULL if shared is absent or the file is missing. The result
+ * lives in one of 8 rotating static buffers, so up to 8 paths can be held at once. */
 const char *t_shared_path(const char *rel);
 /* Path of the repository's build dir (for the CLI binary): $ANELM_BUILD or build. */
 const char *t_build_dir(void);

@@ -18,17 +18,14 @@ typedef t_run_result run_result;
 /* ---- perplexity ---------------------------------------------------------------------------- */
 
 static void perplexity_matches_llamacpp(void) {
-    const char *m = t_shared_path("models/tinyscribe-28m-f16.gguf");
-    const char *val = m ? t_shared_path("data/val.txt") : NULL;
-    const char *refp = val ? t_shared_path("reference/tinyscribe-28m-f16.json") : NULL;
-    if (!refp) {
+    const char *mpath = t_shared_path("models/tinyscribe-28m-f16.gguf");
+    const char *vpath = t_shared_path("data/val.txt");
+    const char *refp = t_shared_path("reference/tinyscribe-28m-f16.json");
+    if (!mpath || !vpath || !refp) {
         t_skip("needs ../shared (model, val.txt, reference)");
         return;
     }
-    char mpath[4096], vpath[4096];
-    snprintf(mpath, sizeof mpath, "%s", t_shared_path("models/tinyscribe-28m-f16.gguf"));
-    snprintf(vpath, sizeof vpath, "%s", t_shared_path("data/val.txt"));
-    t_json *ref = t_json_parse_file(t_shared_path("reference/tinyscribe-28m-f16.json"));
+    t_json *ref = t_json_parse_file(refp);
     const t_json *ppl = t_json_get(ref, "ppl");
     double want = t_json_get(ppl, "ppl")->num;
     int n_tok = (int)t_json_get(ppl, "n_tokens")->num, n_ctx = (int)t_json_get(ppl, "n_ctx")->num;
@@ -53,14 +50,13 @@ static void perplexity_matches_llamacpp(void) {
 /* ---- quantize ------------------------------------------------------------------------------ */
 
 static void quantize_reproduces_reference_q8_0(void) {
-    const char *f16 = t_shared_path("models/tinyscribe-28m-f16.gguf");
-    if (!f16) {
-        t_skip("needs ../shared/models");
+    const char *in = t_shared_path("models/tinyscribe-28m-f16.gguf");
+    const char *ref = t_shared_path("models/tinyscribe-28m-q8_0.gguf");
+    if (!in || !ref) {
+        t_skip("needs ../shared/models (the F16 model and the reference Q8_0)");
         return;
     }
-    char in[4096], ref[4096], out[128];
-    snprintf(in, sizeof in, "%s", f16);
-    snprintf(ref, sizeof ref, "%s", t_shared_path("models/tinyscribe-28m-q8_0.gguf"));
+    char out[128];
     snprintf(out, sizeof out, "/tmp/anelm_t_q8.%d.gguf", (int)getpid());
     run_result r = run("quantize %s %s q8_0 -t 2", in, out);
     T_CHECK(r.code == 0, "exit %d: %s", r.code, r.err);

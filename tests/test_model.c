@@ -231,13 +231,11 @@ static void chunked_prefill_consistent(void) {
 /* --device auto (AMX prefill where the cost model says so) against --device cpu: the greedy
  * continuations of the reference prompts agree, or part only at a near-tie, reported. */
 static void auto_matches_cpu(const char *model) {
-    char mp[4096], rp[4096]; /* t_shared_path returns one static buffer: copy each path */
-    if (!t_shared_path(model) || !t_shared_path("reference/tinyscribe-28m-f16.json")) {
+    const char *mp = t_shared_path(model), *rp = t_shared_path("reference/tinyscribe-28m-f16.json");
+    if (!mp || !rp) {
         t_skip("needs ../shared (models and reference prompts)");
         return;
     }
-    snprintf(mp, sizeof mp, "%s", t_shared_path(model));
-    snprintf(rp, sizeof rp, "%s", t_shared_path("reference/tinyscribe-28m-f16.json"));
     an_model *m;
     an_err err = {0};
     an_model_params p = {.path = mp};
