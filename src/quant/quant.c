@@ -214,16 +214,34 @@ static void store_bf16_row(const float *x, void *y, int64_t n) {
     }
 }
 
+/* The element of largest magnitude in x[0..32), with its sign; the first one wins ties. */
+static float signed_absmax32(const float *x) {
+    float amax = 0.f, max = 0.f;
+    for (int j = 0; j < 32; j++)
+        if (amax < fabsf(x[j])) {
+            amax = fabsf(x[j]);
+            max = x[j];
+        }
+    return max;
+}
+
+/* The smallest and largest of x[0..32). */
+static void min_max32(const float *x, float *min, float *max) {
+    *min = FLT_MAX;
+    *max = -FLT_MAX;
+    for (int j = 0; j < 32; j++) {
+        if (x[j] < *min) *min = x[j];
+        if (x[j] > *max) *max = x[j];
+    }
+}
+
 /* Q4_0 / Q5_0: d = (the signed element of largest magnitude, first wins) / -2^(bits-1), so
  * that element maps to code 0 exactly; q = trunc(x/d + 2^(bits-1) + 0.5) capped at the top
  * code. (The element of opposite sign and equal magnitude would need code 2^bits and is
  * capped, so its error can reach |d|.) id = 1/d from the f32 d. */
 static void quantize_q4_0(const float *x, void *y, int64_t nb) {
     for (int64_t i = 0; i < nb; i++, x += 32) {
-        float amax = 0.f, max = 0.f;
-        for (int j = 0; j < 32; j++) {
-            if (amax < fabsf(x[j])) { amax = fabsf(x[j]); max = x[j]; }
-        }
+        const float max = signed_absmax32(x);
         const float d = max / -8;
         const float id = d != 0.f ? 1.0f / d : 0.0f;
         an_block_q4_0 b;
@@ -240,10 +258,7 @@ static void quantize_q4_0(const float *x, void *y, int64_t nb) {
 
 static void quantize_q5_0(const float *x, void *y, int64_t nb) {
     for (int64_t i = 0; i < nb; i++, x += 32) {
-        float amax = 0.f, max = 0.f;
-        for (int j = 0; j < 32; j++) {
-            if (amax < fabsf(x[j])) { amax = fabsf(x[j]); max = x[j]; }
-        }
+        const float max = signed_absmax32(x);
         const float d = max / -16;
         const float id = d != 0.f ? 1.0f / d : 0.0f;
         an_block_q5_0 b;
@@ -265,11 +280,8 @@ static void quantize_q5_0(const float *x, void *y, int64_t nb) {
  * Q5_1 has no cap at 31 (the quotient cannot exceed 31.5 for finite data); we clamp anyway. */
 static void quantize_q4_1(const float *x, void *y, int64_t nb) {
     for (int64_t i = 0; i < nb; i++, x += 32) {
-        float min = FLT_MAX, max = -FLT_MAX;
-        for (int j = 0; j < 32; j++) {
-            if (x[j] < min) min = x[j];
-            if (x[j] > max) max = x[j];
-        }
+        float min, max;
+        min_max32(x, &min, &max);
         const float d = (max - min) / 15;
         const float id = d != 0.f ? 1.0f / d : 0.0f;
         an_block_q4_1 b;
@@ -286,11 +298,8 @@ static void quantize_q4_1(const float *x, void *y, int64_t nb) {
 
 static void quantize_q5_1(const float *x, void *y, int64_t nb) {
     for (int64_t i = 0; i < nb; i++, x += 32) {
-        float min = FLT_MAX, max = -FLT_MAX;
-        for (int j = 0; j < 32; j++) {
-            if (x[j] < min) min = x[j];
-            if (x[j] > max) max = x[j];
-        }
+        float min, max;
+        min_max32(x, &min, &max);
         const float d = (max - min) / 31;
         const float id = d != 0.f ? 1.0f / d : 0.0f;
         an_block_q5_1 b;
