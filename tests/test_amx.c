@@ -262,6 +262,24 @@ static void amx_device(void) {
     T_CHECK(d->i->run(d, &op, o, x, pool, ws, &err) == AN_OK, "%s", err.msg); /* b packed lazily */
     T_CHECK(nmse(&a, x, N, y, 68) <= 1e-12, "Q8_0 via device");
     T_CHECK(nmse(&b, x, N, y + 48, 68) <= 1e-12, "BF16 via device");
+    /* Memory reused for another weight of the same type and shape (what the scheduler's
+     * calibration buffers do): the device keys packed weights by pointer, so it serves the
+     * stale packing until forget() drops it. */
+    wmat c;
+    wmat_make(&c, AN_TYPE_Q8_0, 48, K, 99);
+    memcpy(a.w, c.w, a.m.row_bytes * 48);
+    memcpy(a.wd, c.wd, sizeof(float) * (size_t)K * 48);
+    an_op op1 = {.name = "t", .w = {&a.m}, .n_w = 1, .n = N};
+    an_mm_out o1 = {&a.m, y, 68};
+    T_CHECK(d->i->run(d, &op1, &o1, x, pool, ws, &err) == AN_OK, "%s", err.msg);
+    T_CHECK(nmse(&a, x, N, y, 68) > 1e-6, "the stale packing was not used: this check cannot see forget()");
+    d->i->forget(d, &a.m);
+    T_CHECK(d->i->run(d, &op1, &o1, x, pool, ws, &err) == AN_OK, "%s", err.msg);
+    T_CHECK(nmse(&a, x, N, y, 68) <= 1e-12, "after forget() the new weight is packed afresh");
+    d->i->forget(d, &b.m); /* forgetting the other entry keeps the table consistent */
+    T_CHECK(d->i->run(d, &op, o, x, pool, ws, &err) == AN_OK, "%s", err.msg);
+    T_CHECK(nmse(&b, x, N, y + 48, 68) <= 1e-12, "BF16 after forget and repack");
+    wmat_free(&c);
     free(x);
     free(y);
     free(ws);

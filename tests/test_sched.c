@@ -42,8 +42,10 @@ static size_t m_wsize(an_device *d, int64_t k, int n, int nth) { (void)d; (void)
 static void m_sync(an_device *d) { (void)d; }
 static void m_free(an_device *d) { (void)d; }
 
-static const an_device_i k_mock_cpu = {"cpu", m_supports, m_cost, m_prepare, m_run, m_wsize, m_sync, m_free};
-static const an_device_i k_mock_mx = {"mx", m_supports, m_cost, m_prepare, m_run, m_wsize, m_sync, m_free};
+#define MOCK_I(NAME)                                                                              \
+    {.name = NAME, .supports = m_supports, .cost = m_cost, .prepare = m_prepare, .run = m_run,    \
+     .wsize = m_wsize, .sync = m_sync, .free = m_free}
+static const an_device_i k_mock_cpu = MOCK_I("cpu"), k_mock_mx = MOCK_I("mx");
 
 /* cpu: no overhead, 1 ns/MAC; mx: 100 us per call, 0.05 ns/MAC, from n >= 2:
  * crossover where 1e-9 m = 1e-4 + 5e-11 m, m = 105k MACs. */

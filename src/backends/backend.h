@@ -41,6 +41,10 @@ typedef struct an_device_i {
     /* outs[i].y = x · op->w[i]ᵀ for n_w outputs; ws: an_device workspace (see wsize). */
     an_status (*run)(an_device *d, const an_op *op, const an_mm_out *outs, const float *x, an_pool *pool,
                      void *ws, an_err *err);
+    /* Drop whatever prepare() or run() kept for w, whose memory is about to go away (the
+     * scheduler's calibration weights); a device keys prepared weights by their data pointer,
+     * which must never outlive the data. NULL: the device keeps nothing. */
+    void (*forget)(an_device *d, const an_mat *w);
     /* Workspace bytes run() needs for up to n_max tokens of K <= k_max with nth threads. */
     size_t (*wsize)(an_device *d, int64_t k_max, int n_max, int nth);
     void (*sync)(an_device *d); /* wait for queued work (synchronous devices: no-op) */

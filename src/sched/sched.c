@@ -153,6 +153,7 @@ static an_status measure(an_sched *s, int di, uint32_t t, an_calib *out, an_err 
     const int64_t K = CALIB_K, M = CALIB_ROWS, NMAX = 1 << (AN_CALIB_NS - 1);
     const uint64_t rb = an_row_bytes(tt, (uint64_t)K);
     uint8_t *w = malloc(rb * (uint64_t)M);
+    an_mat m = {.type = t, .rows = M, .cols = K, .row_bytes = rb, .data = w, .name = "calibration"};
     float *x = malloc(sizeof(float) * (size_t)(K * NMAX)), *y = malloc(sizeof(float) * (size_t)(M * NMAX));
     const int nth = an_pool_size(s->pool);
     size_t wss = d->i->wsize(d, K, (int)NMAX, nth);
@@ -168,7 +169,6 @@ static an_status measure(an_sched *s, int di, uint32_t t, an_calib *out, an_err 
         x[i] = (float)((seed >> 9) & 0x3fff) / 8192.0f - 1.0f;
     }
     for (int64_t r = 0; r < M; r++) an_quant_row_ref((an_type)t, x + (r % NMAX) * K, w + (uint64_t)r * rb, K);
-    an_mat m = {.type = t, .rows = M, .cols = K, .row_bytes = rb, .data = w, .name = "calibration"};
     if ((st = d->i->prepare(d, &m, err)) != AN_OK) goto out;
     snprintf(out->device, sizeof out->device, "%s", d->i->name);
     out->type = t;
@@ -187,6 +187,7 @@ static an_status measure(an_sched *s, int di, uint32_t t, an_calib *out, an_err 
     }
     out->overhead_s = 0; /* folded into the per-n rates of this synchronous device */
 out:
+    if (w && d->i->forget) d->i->forget(d, &m); /* w is freed below: no device may keep it */
     free(w);
     free(x);
     free(y);

@@ -136,6 +136,22 @@ static an_status amx_prepare(an_device *d, const an_mat *m, an_err *err) {
     return AN_OK;
 }
 
+/* Removes m's entry (open addressing: the entries after it in its probe run are re-placed). */
+static void amx_forget(an_device *d, const an_mat *m) {
+    amx_ctx *c = d->ctx;
+    if (!c->cap || !find(c, m)) return;
+    size_t i = slot(c, m->data);
+    an_amx_weight_free(c->tab[i].w);
+    an_cache_blob_free(c->tab[i].blob);
+    c->tab[i] = (entry){0};
+    c->used--;
+    for (size_t j = (i + 1) & (c->cap - 1); c->tab[j].key; j = (j + 1) & (c->cap - 1)) {
+        entry e = c->tab[j];
+        c->tab[j] = (entry){0};
+        c->tab[slot(c, e.key)] = e;
+    }
+}
+
 static an_status amx_run(an_device *d, const an_op *op, const an_mm_out *outs, const float *x, an_pool *pool,
                          void *ws, an_err *err) {
     amx_ctx *c = d->ctx;
@@ -172,7 +188,7 @@ static void amx_free(an_device *d) {
 
 static const an_device_i k_amx = {
     .name = "amx", .supports = amx_supports, .cost = NULL, .prepare = amx_prepare, .run = amx_run,
-    .wsize = amx_wsize, .sync = amx_sync, .free = amx_free,
+    .forget = amx_forget, .wsize = amx_wsize, .sync = amx_sync, .free = amx_free,
 };
 
 an_device *an_amx_device_create(an_cache *cache) {
