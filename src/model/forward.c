@@ -42,32 +42,44 @@ an_status an_llm_state_init(an_llm_state *s, const an_llm *m, int n_ctx, int n_u
         return an_err_set(err, AN_E_NOMEM, "cannot allocate the KV cache (%zu MiB for %d tokens)",
                           2 * kv_bytes >> 20, n_ctx);
     }
-    /* the arena: every activation buffer, sized for the largest batch, allocated once */
-    size_t sizes[] = {
-        ub * E * 4, ub * E * 4, ub * NQ * 4, ub * NKV * 4, ub * NKV * 4, ub * NQ * 4, ub * FF * 4,
-        ub * FF * 4, (logits_all ? ub : 1) * V * 4, (size_t)hp->n_rot * 4 + 64,
-        (size_t)nth * an_attn_scratch_floats(hp->n_head, hp->n_head_kv, hp->head_dim, n_ctx) * 4,
-        0, /* matmul workspace: the largest any device needs, below */
-    };
+    /* the matmul workspace: the largest any device needs */
+    size_t mm_ws = 0;
     for (int i = 0; i < an_sched_n_devices(sched); i++) {
         an_device *d = an_sched_device(sched, i);
         size_t w = d->i->wsize(d, (int64_t)kmax, n_ubatch, nth);
-        if (w > sizes[11]) sizes[11] = w;
+        if (w > mm_ws) mm_ws = w;
     }
-    size_t total = 0;
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) total += ALIGN64(sizes[i]);
+    /* the arena: every activation buffer, sized for the largest batch, allocated once; the
+     * matmul workspace goes last */
+    struct {
+        float **dst;
+        size_t bytes;
+    } parts[] = {
+        {&s->x, ub * E * 4},
+        {&s->h, ub * E * 4},
+        {&s->q, ub * NQ * 4},
+        {&s->k, ub * NKV * 4},
+        {&s->v, ub * NKV * 4},
+        {&s->att, ub * NQ * 4},
+        {&s->g, ub * FF * 4},
+        {&s->u, ub * FF * 4},
+        {&s->logits, (logits_all ? ub : 1) * V * 4},
+        {&s->rope_cs, (size_t)hp->n_rot * 4 + 64},
+        {&s->attn_scratch,
+         (size_t)nth * an_attn_scratch_floats(hp->n_head, hp->n_head_kv, hp->head_dim, n_ctx) * 4},
+    };
+    const size_t n_parts = sizeof parts / sizeof parts[0];
+    size_t total = ALIGN64(mm_ws);
+    for (size_t i = 0; i < n_parts; i++) total += ALIGN64(parts[i].bytes);
     s->arena = aligned_alloc(64, total);
     if (!s->arena) {
         an_llm_state_free(s);
         return an_err_set(err, AN_E_NOMEM, "cannot allocate %zu MiB of activation buffers", total >> 20);
     }
     uint8_t *p = s->arena;
-    float **bufs[] = {&s->x, &s->h, &s->q, &s->k, &s->v, &s->att, &s->g, &s->u, &s->logits, &s->rope_cs,
-                      &s->attn_scratch};
-    size_t i = 0;
-    for (; i < sizeof bufs / sizeof bufs[0]; i++) {
-        *bufs[i] = (float *)p;
-        p += ALIGN64(sizes[i]);
+    for (size_t i = 0; i < n_parts; i++) {
+        *parts[i].dst = (float *)p;
+        p += ALIGN64(parts[i].bytes);
     }
     s->mm_ws = p;
     return AN_OK;
