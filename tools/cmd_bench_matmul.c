@@ -44,6 +44,85 @@ static uint8_t *synth_weight(an_type t, int64_t rows, int64_t K, an_pool *pool, 
     return w;
 }
 
+/* The table (and the cold/warm line) for one weight type; returns an exit code. */
+static int bench_type(an_type t, int M, int K, int reps, an_pool *pool, an_cache *cache, bool amx) {
+    an_err err = {0};
+    int rc = EXIT_OK;
+    uint64_t rb = 0;
+    uint8_t *w = synth_weight(t, M, K, pool, &rb);
+    float *x = malloc(sizeof(float) * (size_t)K * 512), *y = malloc(sizeof(float) * (size_t)M * 512);
+    an_device *dev[2] = {an_cpu_device_create(), amx ? an_amx_device_create(cache) : NULL};
+    void *ws = NULL;
+    if (!w || !x || !y || !dev[0] || (amx && !dev[1])) {
+        an_err_set(&err, AN_E_NOMEM, "out of memory");
+        rc = cli_fail(&err);
+        goto out;
+    }
+    for (size_t i = 0; i < (size_t)K * 512; i++) x[i] = (float)((i * 2654435761u) >> 16 & 0xff) / 128.0f - 1.0f;
+    an_mat m = {.type = t, .rows = M, .cols = K, .row_bytes = rb, .data = w, .name = "bench"};
+    const int ndev = dev[1] ? 2 : 1;
+    size_t wsz = 0;
+    for (int d = 0; d < ndev; d++) {
+        size_t s = dev[d]->i->wsize(dev[d], K, 512, an_pool_size(pool));
+        if (s > wsz) wsz = s;
+    }
+    if (!(ws = aligned_alloc(64, (wsz + 63) / 64 * 64))) {
+        an_err_set(&err, AN_E_NOMEM, "out of memory");
+        rc = cli_fail(&err);
+        goto out;
+    }
+    /* cold vs warm: the first prepare compiles and stores; a fresh device then hits */
+    double cold = 0, warm = 0;
+    if (dev[1]) {
+        double t0 = an_now();
+        if (dev[1]->i->prepare(dev[1], &m, &err) != AN_OK) {
+            rc = cli_fail(&err);
+            goto out;
+        }
+        cold = an_now() - t0;
+        an_device *again = an_amx_device_create(cache);
+        t0 = an_now();
+        if (again && again->i->prepare(again, &m, &err) == AN_OK) warm = an_now() - t0;
+        if (again) again->i->free(again);
+    }
+    printf("%s weights (%.1f MiB)%s\n", an_type_name(t), (double)rb * M / 1048576.0, dev[1] ? "" : ":");
+    if (dev[1])
+        printf("prepare for amx: cold (compile + store) %.0f ms, warm (cache hit) %.0f ms: %.1fx\n", cold * 1e3,
+               warm * 1e3, warm > 0 ? cold / warm : 0);
+    printf("| N | cpu GFLOPS |%s\n| ---: | ---: |%s\n", dev[1] ? " amx GFLOPS | amx/cpu |" : "",
+           dev[1] ? " ---: | ---: |" : "");
+    for (int n = 1; n <= 512; n *= 2) {
+        double g[2] = {0, 0};
+        double *ts = malloc(sizeof(double) * (size_t)reps * 2);
+        an_op op = {.name = "bench", .w = {&m}, .n_w = 1, .n = n};
+        an_mm_out o = {&m, y, M};
+        for (int r = 0; r < reps; r++) /* alternate the devices run by run */
+            for (int d = 0; d < ndev; d++) {
+                double t0 = an_now();
+                an_status st = dev[d]->i->run(dev[d], &op, &o, x, pool, ws, &err);
+                ts[d * reps + r] = st == AN_OK ? an_now() - t0 : -1;
+                an_err_clear(&err);
+            }
+        for (int d = 0; d < ndev; d++) {
+            qsort(ts + d * reps, (size_t)reps, sizeof(double), cmp_d);
+            double med = ts[d * reps + reps / 2];
+            g[d] = med > 0 ? 2.0 * M * (double)K * n / med / 1e9 : 0;
+        }
+        free(ts);
+        if (dev[1]) printf("| %d | %.1f | %.1f | %.2fx |\n", n, g[0], g[1], g[0] > 0 ? g[1] / g[0] : 0);
+        else printf("| %d | %.1f |\n", n, g[0]);
+    }
+    printf("\n");
+out:
+    for (int d = 0; d < 2; d++)
+        if (dev[d]) dev[d]->i->free(dev[d]);
+    free(ws);
+    free(w);
+    free(x);
+    free(y);
+    return rc;
+}
+
 int bench_matmul(int argc, char **argv) {
     const char *cmd = "bench --matmul";
     int threads = 0, M = 4096, K = 4096, reps = 3;
@@ -85,74 +164,8 @@ int bench_matmul(int argc, char **argv) {
             rc = cli_usage_error(cmd, "unknown weight type '%s'", tok);
             break;
         }
-        uint64_t rb = 0;
-        uint8_t *w = synth_weight(t, M, K, pool, &rb);
-        float *x = malloc(sizeof(float) * (size_t)K * 512), *y = malloc(sizeof(float) * (size_t)M * 512);
-        an_device *dev[2] = {an_cpu_device_create(), amx ? an_amx_device_create(cache) : NULL};
-        if (!w || !x || !y || !dev[0]) {
-            free(w);
-            free(x);
-            free(y);
-            an_err_set(&err, AN_E_NOMEM, "out of memory");
-            rc = cli_fail(&err);
-            break;
-        }
-        for (size_t i = 0; i < (size_t)K * 512; i++) x[i] = (float)((i * 2654435761u) >> 16 & 0xff) / 128.0f - 1.0f;
-        an_mat m = {.type = t, .rows = M, .cols = K, .row_bytes = rb, .data = w, .name = "bench"};
-        const int ndev = dev[1] ? 2 : 1;
-        size_t wsz = 0;
-        for (int d = 0; d < ndev; d++) {
-            size_t s = dev[d]->i->wsize(dev[d], K, 512, an_pool_size(pool));
-            if (s > wsz) wsz = s;
-        }
-        void *ws = aligned_alloc(64, (wsz + 63) / 64 * 64);
-        /* cold vs warm: the first prepare compiles and stores; a fresh device then hits */
-        double cold = 0, warm = 0;
-        if (dev[1]) {
-            double t0 = an_now();
-            if (dev[1]->i->prepare(dev[1], &m, &err) != AN_OK) {
-                rc = cli_fail(&err);
-                break;
-            }
-            cold = an_now() - t0;
-            an_device *again = an_amx_device_create(cache);
-            t0 = an_now();
-            if (again && again->i->prepare(again, &m, &err) == AN_OK) warm = an_now() - t0;
-            if (again) again->i->free(again);
-        }
-        printf("%s weights (%.1f MiB)%s\n", an_type_name(t), (double)rb * M / 1048576.0, dev[1] ? "" : ":");
-        if (dev[1])
-            printf("prepare for amx: cold (compile + store) %.0f ms, warm (cache hit) %.0f ms: %.1fx\n", cold * 1e3,
-                   warm * 1e3, warm > 0 ? cold / warm : 0);
-        printf("| N | cpu GFLOPS |%s\n| ---: | ---: |%s\n", dev[1] ? " amx GFLOPS | amx/cpu |" : "",
-               dev[1] ? " ---: | ---: |" : "");
-        for (int n = 1; n <= 512; n *= 2) {
-            double g[2] = {0, 0};
-            double *ts = malloc(sizeof(double) * (size_t)reps * 2);
-            an_op op = {.name = "bench", .w = {&m}, .n_w = 1, .n = n};
-            an_mm_out o = {&m, y, M};
-            for (int r = 0; r < reps; r++) /* alternate the devices run by run */
-                for (int d = 0; d < ndev; d++) {
-                    double t0 = an_now();
-                    an_status st = dev[d]->i->run(dev[d], &op, &o, x, pool, ws, &err);
-                    ts[d * reps + r] = st == AN_OK ? an_now() - t0 : -1;
-                    an_err_clear(&err);
-                }
-            for (int d = 0; d < ndev; d++) {
-                qsort(ts + d * reps, (size_t)reps, sizeof(double), cmp_d);
-                double med = ts[d * reps + reps / 2];
-                g[d] = med > 0 ? 2.0 * M * (double)K * n / med / 1e9 : 0;
-            }
-            free(ts);
-            if (dev[1]) printf("| %d | %.1f | %.1f | %.2fx |\n", n, g[0], g[1], g[0] > 0 ? g[1] / g[0] : 0);
-            else printf("| %d | %.1f |\n", n, g[0]);
-        }
-        printf("\n");
-        for (int d = 0; d < ndev; d++) dev[d]->i->free(dev[d]);
-        free(ws);
-        free(w);
-        free(x);
-        free(y);
+        rc = bench_type(t, M, K, reps, pool, cache, amx);
+        if (rc) break;
     }
     an_cache_clear(cache, NULL, NULL, &err); /* a scratch cache: leave nothing behind */
     an_cache_free(cache);
