@@ -2,7 +2,9 @@
  * weight format for N = 1, 2, 4, ... 512 (where a matrix engine starts to pay: the crossover
  * the scheduler's calibration also finds), and the cost of preparing weights for a matrix
  * engine cold (compile + store in the cache) against warm (verified cache hit). */
+#include <ftw.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,6 +16,14 @@
 #include "core/pool.h"
 #include "core/timer.h"
 #include "quant/quant.h"
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path); /* best effort: keep removing the rest */
+    return 0;
+}
 
 static int cmp_d(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -167,9 +177,8 @@ int bench_matmul(int argc, char **argv) {
         rc = bench_type(t, M, K, reps, pool, cache, amx);
         if (rc) break;
     }
-    an_cache_clear(cache, NULL, NULL, &err); /* a scratch cache: leave nothing behind */
     an_cache_free(cache);
-    rmdir(cdir);
+    nftw(cdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); /* a scratch cache: leave nothing behind */
     an_pool_free(pool);
     return rc;
 }
