@@ -64,7 +64,7 @@ an_status an_llm_state_init(an_llm_state *s, const an_llm *m, int n_ctx, int n_u
         {&s->g, ub * FF * 4},
         {&s->u, ub * FF * 4},
         {&s->logits, (logits_all ? ub : 1) * V * 4},
-        {&s->rope_cs, (size_t)hp->n_rot * 4 + 64},
+        {&s->rope_cs, ub * (size_t)hp->n_rot * 4}, /* [n][n_rot]: cos/sin per token */
         {&s->attn_scratch,
          (size_t)nth * an_attn_scratch_floats(hp->n_head, hp->n_head_kv, hp->head_dim, n_ctx) * 4},
     };
@@ -149,6 +149,9 @@ an_status an_llm_forward(an_llm_state *s, const int32_t *tokens, int n, an_err *
         an_dequant_row((an_type)m->tok_embd.type,
                        (const uint8_t *)m->tok_embd.data + (uint64_t)tokens[t] * m->tok_embd.row_bytes, s->x + t * E, E);
 
+    /* the rotary angles depend only on the position: once per batch, not once per layer */
+    for (int t = 0; t < n; t++) an_rope_cache(&hp->rope, pos0 + t, s->rope_cs + (int64_t)t * hp->n_rot);
+
     for (int l = 0; l < hp->n_layer; l++) {
         const an_layer *L = &m->layers[l];
         for (int t = 0; t < n; t++) an_rms_norm(s->x + t * E, L->attn_norm.data, s->h + t * E, E, hp->rms_eps);
@@ -164,9 +167,9 @@ an_status an_llm_forward(an_llm_state *s, const int32_t *tokens, int n, an_err *
                 for (int h = 0; h < hp->n_head_kv; h++)
                     an_rms_norm(k + h * HD, L->k_norm.data, k + h * HD, HD, hp->rms_eps);
             }
-            an_rope_cache(&hp->rope, pos0 + t, s->rope_cs);
-            for (int h = 0; h < hp->n_head; h++) an_rope_apply(q + h * HD, s->rope_cs, hp->n_rot, hp->rope_neox);
-            for (int h = 0; h < hp->n_head_kv; h++) an_rope_apply(k + h * HD, s->rope_cs, hp->n_rot, hp->rope_neox);
+            const float *cs = s->rope_cs + (int64_t)t * hp->n_rot;
+            for (int h = 0; h < hp->n_head; h++) an_rope_apply(q + h * HD, cs, hp->n_rot, hp->rope_neox);
+            for (int h = 0; h < hp->n_head_kv; h++) an_rope_apply(k + h * HD, cs, hp->n_rot, hp->rope_neox);
         }
         const int64_t layer_rows = (int64_t)l * s->n_ctx;
         kv_store(s->k_cache, s->kv_f16, layer_rows + pos0, s->k, n, NKV);

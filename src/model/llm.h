@@ -65,7 +65,8 @@ typedef struct an_llm_state {
     void *k_cache, *v_cache; /* [n_layer][n_ctx][n_head_kv*head_dim] */
     int32_t pos;
     /* activation arena, sized once for n_ubatch tokens */
-    float *x, *h, *q, *k, *v, *att, *g, *u, *logits, *rope_cs, *attn_scratch;
+    float *x, *h, *q, *k, *v, *att, *g, *u, *logits, *attn_scratch;
+    float *rope_cs; /* [n_ubatch][n_rot]: cos/sin pairs of each token of the batch */
     void *mm_ws;
     void *arena;
 } an_llm_state;
