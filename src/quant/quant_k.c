@@ -192,178 +192,175 @@ void an_dequant_q8_K(const void *x, float *y, int64_t nb) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Scale searches of ggml's reference K-quantizers. These reproduce ggml-quants.c's
- * make_qkx2_quants / make_qx_quants(rmse_type 1, no importance weights) / make_q3_quants
- * (do_rmse) operation by operation, so the chosen codes (and hence the files written) are
- * identical to ggml's on an x86-64 build (no FMA contraction; see quant_internal.h). */
-
-/* Asymmetric (scale + min) fit with codes 0..nmax: start from the min/max grid, then try
- * nstep+1 alternative grids iscale = (nmax + rmin + rdelta*is)/(max - min), each followed by
- * a weighted least-squares solve for (scale, min) over the codes it produced (min clamped to
- * <= 0), keeping the one with the smallest weighted error (|diff| if use_mad, else diff^2).
- * Returns the scale; *the_min receives -min (>= 0). */
-static float fit_scale_min(int n, int nmax, const float *x, const float *w, uint8_t *L,
-                           float *the_min, uint8_t *Laux, float rmin, float rdelta, int nstep,
-                           bool use_mad) {
-    float min = x[0], max = x[0];
-    float sum_w = w[0];
-    float sum_x = sum_w * x[0];
-    for (int i = 1; i < n; i++) {
-        if (x[i] < min) min = x[i];
-        if (x[i] > max) max = x[i];
-        sum_w += w[i];
-        sum_x += w[i] * x[i];
-    }
-    if (min > 0) min = 0;
-    if (max == min) {
-        memset(L, 0, (size_t)n);
-        *the_min = -min;
-        return 0.f;
-    }
-    float iscale = (float)nmax / (max - min);
-    float scale = 1 / iscale;
-    float best_error = 0;
-    for (int i = 0; i < n; i++) {
-        int l = an_q_nearest_int(iscale * (x[i] - min));
-        L[i] = (uint8_t)(l < 0 ? 0 : l > nmax ? nmax : l);
-        float diff = scale * (float)L[i] + min - x[i];
-        diff = use_mad ? fabsf(diff) : diff * diff;
-        best_error += w[i] * diff;
-    }
-    if (nstep < 1) {
-        *the_min = -min;
-        return scale;
-    }
-    for (int is = 0; is <= nstep; is++) {
-        iscale = (rmin + rdelta * (float)is + (float)nmax) / (max - min);
-        float sum_l = 0, sum_l2 = 0, sum_xl = 0;
-        for (int i = 0; i < n; i++) {
-            int l = an_q_nearest_int(iscale * (x[i] - min));
-            l = l < 0 ? 0 : l > nmax ? nmax : l;
-            Laux[i] = (uint8_t)l;
-            sum_l += w[i] * (float)l;
-            sum_l2 += w[i] * (float)l * (float)l;
-            sum_xl += w[i] * (float)l * x[i];
-        }
-        float D = sum_w * sum_l2 - sum_l * sum_l;
-        if (D > 0) {
-            float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
-            float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
-            if (this_min > 0) {
-                this_min = 0;
-                this_scale = sum_xl / sum_l2;
-            }
-            float cur_error = 0;
-            for (int i = 0; i < n; i++) {
-                float diff = this_scale * (float)Laux[i] + this_min - x[i];
-                diff = use_mad ? fabsf(diff) : diff * diff;
-                cur_error += w[i] * diff;
-            }
-            if (cur_error < best_error) {
-                memcpy(L, Laux, (size_t)n);
-                best_error = cur_error;
-                scale = this_scale;
-                min = this_min;
-            }
-        }
-    }
-    *the_min = -min;
-    return scale;
-}
+/* Scale searches of the reference K-quantizers. The searches themselves (which grids are
+ * tried, how a candidate is judged) follow the published reference quantization of these
+ * formats, and every float operation is kept in the reference order, so the chosen codes,
+ * and hence the bytes we write, are pinned by tests/test_quant.c (ref_quantizers_pinned).
+ * The code is ours: a grid, its codes, and the least-squares fit of the codes are separate
+ * steps here. x86-64 builds have no FMA contraction in this file (quant_internal.h). */
 
 static inline int clamp_int(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
 
-/* Symmetric fit with codes -nmax..nmax-1 (stored +nmax), weights x^2: the grid anchored at the
- * element of largest magnitude (scale sign chosen so that element maps to -nmax), its
- * least-squares scale, then 18 perturbed grids (nmax + 0.1*is), keeping the best weighted
- * fit sumlx^2/suml2. Used by Q6_K (nmax 32). */
-static float fit_scale_sym(int n, int nmax, const float *x, int8_t *L) {
-    float max = 0, amax = 0;
+/* codes[i] = clamp(round(inv * (x[i] - lo)), 0, top): x on the grid of step 1/inv from lo */
+static void affine_codes(int n, const float *x, float inv, float lo, int top, uint8_t *codes) {
+    for (int i = 0; i < n; i++) codes[i] = (uint8_t)clamp_int(an_q_nearest_int(inv * (x[i] - lo)), 0, top);
+}
+
+/* Σ w[i]·|a·codes[i] + b − x[i]| (mad) or Σ w[i]·(a·codes[i] + b − x[i])² */
+static float affine_error(int n, const float *x, const float *w, const uint8_t *codes, float a, float b,
+                          bool mad) {
+    float e = 0;
     for (int i = 0; i < n; i++) {
-        float ax = fabsf(x[i]);
-        if (ax > amax) { amax = ax; max = x[i]; }
+        float d = a * (float)codes[i] + b - x[i];
+        e += w[i] * (mad ? fabsf(d) : d * d);
     }
-    if (amax < GROUP_MAX_EPS) {
-        memset(L, 0, (size_t)n);
+    return e;
+}
+
+/* Fit x ≈ a·code + b, codes 0..top, b <= 0. The first candidate is the grid spanning
+ * [min(x, 0), max(x)]; then for k = 0..nstep the grid of (top + rmin + k·rdelta) steps from
+ * the current best offset b up to max(x) gives codes, and the weighted least-squares (a, b)
+ * for those codes (b forced to 0, a refitted, when it comes out positive) replaces the best
+ * fit if its weighted error is smaller, moving the origin of the grids that follow.
+ * Returns a; *neg_b receives −b. scratch: n bytes. */
+static float fit_scale_min(int n, int top, const float *x, const float *w, uint8_t *codes, float *neg_b,
+                           uint8_t *scratch, float rmin, float rdelta, int nstep, bool mad) {
+    float lo = x[0], hi = x[0];
+    float sw = w[0], swx = sw * x[0]; /* Σw and Σw·x */
+    for (int i = 1; i < n; i++) {
+        lo = x[i] < lo ? x[i] : lo;
+        hi = x[i] > hi ? x[i] : hi;
+        sw += w[i];
+        swx += w[i] * x[i];
+    }
+    if (lo > 0) lo = 0;
+    if (hi == lo) { /* a constant group: all codes 0, the offset carries it */
+        memset(codes, 0, (size_t)n);
+        *neg_b = -lo;
         return 0.f;
     }
-    float iscale = (float)(-nmax) / max;
-    float sumlx = 0, suml2 = 0;
-    for (int i = 0; i < n; i++) {
-        int l = clamp_int(an_q_nearest_int(iscale * x[i]), -nmax, nmax - 1);
-        L[i] = (int8_t)(l + nmax);
-        float w = x[i] * x[i];
-        sumlx += w * x[i] * (float)l;
-        suml2 += w * (float)l * (float)l;
-    }
-    float scale = suml2 != 0.f ? sumlx / suml2 : 0.0f;
-    float best = scale * sumlx;
-    for (int is = -9; is <= 9; is++) {
-        if (is == 0) continue;
-        iscale = -((float)nmax + 0.1f * (float)is) / max;
-        sumlx = suml2 = 0;
+    float inv = (float)top / (hi - lo);
+    float a = 1 / inv, b = lo;
+    affine_codes(n, x, inv, b, top, codes);
+    float err = affine_error(n, x, w, codes, a, b, mad);
+    for (int k = 0; nstep >= 1 && k <= nstep; k++) {
+        affine_codes(n, x, (rmin + rdelta * (float)k + (float)top) / (hi - b), b, top, scratch);
+        float sc = 0, scc = 0, scx = 0; /* Σw·c, Σw·c², Σw·c·x */
         for (int i = 0; i < n; i++) {
-            int l = clamp_int(an_q_nearest_int(iscale * x[i]), -nmax, nmax - 1);
-            float w = x[i] * x[i];
-            sumlx += w * x[i] * (float)l;
-            suml2 += w * (float)l * (float)l;
+            const float c = (float)scratch[i];
+            sc += w[i] * c;
+            scc += w[i] * c * c;
+            scx += w[i] * c * x[i];
         }
-        if (suml2 > 0 && sumlx * sumlx > best * suml2) {
-            for (int i = 0; i < n; i++)
-                L[i] = (int8_t)(nmax + clamp_int(an_q_nearest_int(iscale * x[i]), -nmax, nmax - 1));
-            scale = sumlx / suml2;
-            best = scale * sumlx;
+        const float det = sw * scc - sc * sc; /* the normal equations' determinant */
+        if (!(det > 0)) continue;
+        float a2 = (sw * scx - swx * sc) / det, b2 = (scc * swx - sc * scx) / det;
+        if (b2 > 0) {
+            b2 = 0;
+            a2 = scx / scc;
+        }
+        const float err2 = affine_error(n, x, w, scratch, a2, b2, mad);
+        if (err2 < err) {
+            memcpy(codes, scratch, (size_t)n);
+            err = err2;
+            a = a2;
+            b = b2;
+        }
+    }
+    *neg_b = -b;
+    return a;
+}
+
+/* The element of largest magnitude (with its sign) and that magnitude. */
+static float peak(int n, const float *x, float *mag) {
+    float p = 0, m = 0;
+    for (int i = 0; i < n; i++)
+        if (fabsf(x[i]) > m) {
+            m = fabsf(x[i]);
+            p = x[i];
+        }
+    *mag = m;
+    return p;
+}
+
+/* Symmetric codes of x on the grid of step 1/inv, clamped to −top..top−1, and the x²-weighted
+ * sums Σw·x·c and Σw·c² a least-squares scale needs. codes (stored + bias) if non-NULL. */
+static void sym_codes(int n, int top, const float *x, float inv, int8_t *codes, int bias, float *sxc,
+                      float *scc) {
+    float s1 = 0, s2 = 0;
+    for (int i = 0; i < n; i++) {
+        const int c = clamp_int(an_q_nearest_int(inv * x[i]), -top, top - 1);
+        if (codes) codes[i] = (int8_t)(c + bias);
+        const float w = x[i] * x[i];
+        s1 += w * x[i] * (float)c;
+        s2 += w * (float)c * (float)c;
+    }
+    *sxc = s1;
+    *scc = s2;
+}
+
+/* Symmetric fit, codes −top..top−1 stored + top, weights x²: the grid that puts the peak
+ * element at −top, then grids of top + 0.1·k steps (k = ±1..±9); a grid wins when its
+ * least-squares fit explains more, i.e. (Σw·x·c)² / Σw·c² is larger. Returns the scale.
+ * Q6_K (top 32). */
+static float fit_scale_sym(int n, int top, const float *x, int8_t *codes) {
+    float mag;
+    const float pk = peak(n, x, &mag);
+    if (mag < GROUP_MAX_EPS) {
+        memset(codes, 0, (size_t)n);
+        return 0.f;
+    }
+    float sxc, scc;
+    sym_codes(n, top, x, (float)(-top) / pk, codes, top, &sxc, &scc);
+    float scale = scc != 0.f ? sxc / scc : 0.0f;
+    float explained = scale * sxc;
+    for (int k = -9; k <= 9; k++) {
+        if (k == 0) continue;
+        const float inv = -((float)top + 0.1f * (float)k) / pk;
+        sym_codes(n, top, x, inv, NULL, 0, &sxc, &scc);
+        if (scc > 0 && sxc * sxc > explained * scc) {
+            sym_codes(n, top, x, inv, codes, top, &sxc, &scc);
+            scale = sxc / scc;
+            explained = scale * sxc;
         }
     }
     return scale;
 }
 
-/* Q3_K's symmetric fit (codes -nmax..nmax-1, weights x^2): start from the max-anchored grid,
- * then up to 5 passes of coordinate descent, moving one code at a time to the value the
- * least-squares scale of the others suggests if that improves sumlx^2/suml2. */
-static float fit_scale_q3(int n, int nmax, const float *x, int8_t *L) {
-    float max = 0, amax = 0;
-    for (int i = 0; i < n; i++) {
-        float ax = fabsf(x[i]);
-        if (ax > amax) { amax = ax; max = x[i]; }
-    }
-    if (amax < GROUP_MAX_EPS) {
-        memset(L, 0, (size_t)n);
+/* Q3_K's symmetric fit (codes −top..top−1 stored + top, weights x²): the peak-anchored grid,
+ * then up to 5 sweeps that move one code at a time to where the least-squares scale of the
+ * other codes puts it, when that raises (Σw·x·c)² / Σw·c². Returns the scale. */
+static float fit_scale_q3(int n, int top, const float *x, int8_t *codes) {
+    float mag;
+    const float pk = peak(n, x, &mag);
+    if (mag < GROUP_MAX_EPS) {
+        memset(codes, 0, (size_t)n);
         return 0.f;
     }
-    float iscale = (float)(-nmax) / max;
-    float sumlx = 0, suml2 = 0;
-    for (int i = 0; i < n; i++) {
-        int l = clamp_int(an_q_nearest_int(iscale * x[i]), -nmax, nmax - 1);
-        L[i] = (int8_t)l;
-        float w = x[i] * x[i];
-        sumlx += w * x[i] * (float)l;
-        suml2 += w * (float)l * (float)l;
-    }
-    for (int itry = 0; itry < 5; itry++) {
-        int n_changed = 0;
+    float sxc, scc;
+    sym_codes(n, top, x, (float)(-top) / pk, codes, 0, &sxc, &scc);
+    for (int sweep = 0; sweep < 5; sweep++) {
+        bool moved = false;
         for (int i = 0; i < n; i++) {
-            float w = x[i] * x[i];
-            float slx = sumlx - w * x[i] * (float)L[i];
-            if (slx > 0) {
-                float sl2 = suml2 - w * (float)L[i] * (float)L[i];
-                int new_l = clamp_int(an_q_nearest_int(x[i] * sl2 / slx), -nmax, nmax - 1);
-                if (new_l != L[i]) {
-                    slx += w * x[i] * (float)new_l;
-                    sl2 += w * (float)new_l * (float)new_l;
-                    if (sl2 > 0 && slx * slx * suml2 > sumlx * sumlx * sl2) {
-                        L[i] = (int8_t)new_l;
-                        sumlx = slx;
-                        suml2 = sl2;
-                        n_changed++;
-                    }
-                }
+            const float w = x[i] * x[i];
+            float sxc_i = sxc - w * x[i] * (float)codes[i]; /* the sums without element i */
+            if (!(sxc_i > 0)) continue;
+            float scc_i = scc - w * (float)codes[i] * (float)codes[i];
+            const int c = clamp_int(an_q_nearest_int(x[i] * scc_i / sxc_i), -top, top - 1);
+            if (c == codes[i]) continue;
+            sxc_i += w * x[i] * (float)c;
+            scc_i += w * (float)c * (float)c;
+            if (scc_i > 0 && sxc_i * sxc_i * scc > sxc * sxc * scc_i) {
+                codes[i] = (int8_t)c;
+                sxc = sxc_i;
+                scc = scc_i;
+                moved = true;
             }
         }
-        if (!n_changed) break;
+        if (!moved) break;
     }
-    for (int i = 0; i < n; i++) L[i] = (int8_t)(L[i] + nmax);
-    return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
+    for (int i = 0; i < n; i++) codes[i] = (int8_t)(codes[i] + top);
+    return scc > 0.0f ? sxc / scc : 0.0f;
 }
 
 /* Pack 2-bit codes L[256] (0..3) into Q2_K/Q3_K qs[64] (layout in the header comment). */
