@@ -43,6 +43,14 @@ typedef enum an_type {
     AN_TYPE_Q1_0 = 41,
     AN_TYPE_Q2_0 = 42,
     AN_TYPE_COUNT = 43, /* first id past ggml's range */
+    /* anelm's own types, outside ggml's range so llama.cpp refuses them cleanly (its reader
+     * rejects type ids >= its GGML_TYPE_COUNT). Palettized weights: b-bit indices into fp16
+     * tables shared by groups of rows; the tables live in a companion F16 tensor (see an_mat in
+     * backends/cpu/cpu.h and the README's format section). */
+    AN_TYPE_LUT_BASE = 1000,
+    AN_TYPE_LUT4 = 1004, /* 2 elements per byte */
+    AN_TYPE_LUT6 = 1006, /* 4 elements per 3 bytes */
+    AN_TYPE_LUT8 = 1008,
 } an_type;
 
 #define AN_QK 32   /* elements per block of the 32-wide formats */

@@ -20,6 +20,14 @@ typedef struct an_mat {
     uint64_t row_bytes;  /* bytes of one stored row */
     const void *data;    /* rows back to back */
     const char *name;    /* tensor name, for messages and plans */
+    /* Palettized types only (AN_TYPE_LUT4/LUT6/LUT8, core/types.h): each group of lut_group
+     * consecutive rows shares one table of (1 << bits) fp16 values; lut is [rows/lut_group]
+     * [1 << bits] fp16. A row of data is its indices as an LSB-first bit stream (element i in
+     * bits [b*i, b*i + b)), the packing MIL's uint4/uint6 blobs use. row_scale: NULL, or fp16
+     * [rows] applied after the lookup (w = lut[idx] * row_scale[r]). Zero for other types. */
+    const uint16_t *lut;
+    int32_t lut_group;
+    const uint16_t *row_scale;
 } an_mat;
 
 /* Workspace bytes an_cpu_matmul needs for n_max activation rows of up to k_max columns with
