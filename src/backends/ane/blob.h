@@ -30,6 +30,17 @@ int an_blob_dtype_bits(uint32_t dtype);
 /* MIL spelling of a dtype ("fp16", "uint6", ...); NULL for unknown codes. */
 const char *an_blob_dtype_name(uint32_t dtype);
 
+/* Sub-byte streams (LSB-first: element i in bits [bits*i, bits*i + bits) of the byte array, so
+ * it may straddle two bytes for 3 and 6 bits). an_blob_pack_bits writes n values (each below
+ * 1 << bits, 1 <= bits <= 8) into ceil(n*bits/8) bytes of out, unused trailing bits zero;
+ * an_blob_get_bits reads element i back. */
+void an_blob_pack_bits(const uint8_t *vals, uint64_t n, int bits, uint8_t *out);
+static inline unsigned an_blob_get_bits(const uint8_t *data, uint64_t i, int bits) {
+    const uint64_t bit = i * (uint64_t)bits;
+    const unsigned lo = data[bit / 8], hi = (bit % 8) + (unsigned)bits > 8 ? data[bit / 8 + 1] : 0u;
+    return ((lo | hi << 8) >> (bit % 8)) & ((1u << bits) - 1u);
+}
+
 /* ---- writing ---------------------------------------------------------------------------- */
 typedef struct an_blob_writer an_blob_writer;
 an_status an_blob_writer_create(an_blob_writer **out, an_err *err);
