@@ -24,7 +24,22 @@ static const an_type_traits k_types[AN_TYPE_COUNT] = {
     [AN_TYPE_Q2_0] = {"Q2_0", 64, 18},
 };
 
+/* anelm's palettized types (types.h), kept out of k_types so that tables indexed by ids below
+ * AN_TYPE_COUNT (GEMV, quantizer and dispatch tables) never see them. A "block" is the smallest
+ * whole number of elements that fills whole bytes of the LSB-first index stream. */
+static const an_type_traits k_lut_types[] = {
+    {"LUT4", 2, 1}, /* 2 x 4 bits = 1 byte */
+    {"LUT6", 4, 3}, /* 4 x 6 bits = 3 bytes */
+    {"LUT8", 1, 1},
+};
+
 const an_type_traits *an_type_traits_get(uint32_t id) {
+    switch (id) {
+    case AN_TYPE_LUT4: return &k_lut_types[0];
+    case AN_TYPE_LUT6: return &k_lut_types[1];
+    case AN_TYPE_LUT8: return &k_lut_types[2];
+    default: break;
+    }
     if (id >= AN_TYPE_COUNT || k_types[id].blck == 0) return NULL;
     return &k_types[id];
 }
