@@ -8,10 +8,15 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "backends/cpu/cpu.h"
 #include "backends/cpu/gemv.h"
+#include "backends/cpu/lut_gemv.h"
+#include "core/cpu.h"
 #include "core/fp16.h"
+#include "core/pool.h"
 #include "core/types.h"
 #include "quant/lut.h"
 #include "quant/quant.h"
@@ -236,6 +241,248 @@ static void lut_check_rejects(void) {
     T_CHECK(an_lut_dot_ref(&m, 0, y) == 0.0f, "non-LUT dot is 0");
 }
 
+/* ---- GEMV kernels ------------------------------------------------------------------------- */
+
+/* A random LUT matrix whose data ends exactly at a PROT_NONE page, so a kernel load past the
+ * last row's last byte faults; data may also start at an odd address (off). Tables are
+ * gaussian-ish fp16 with a few large entries; row scales (when used) span 2^-3 .. 2^3. */
+typedef struct {
+    an_mat w;
+    uint8_t *map;
+    size_t map_len;
+    uint16_t *lut, *rs;
+} lut_problem;
+
+static float rng_gauss(void) { return (rng_sym() + rng_sym() + rng_sym()) * 1.0f; }
+
+static int problem_make(lut_problem *P, uint32_t t, int64_t R, int64_t K, int group, int with_scale) {
+    memset(P, 0, sizeof *P);
+    const int b = an_lut_bits(t), nv = 1 << b;
+    const uint64_t rb = an_lut_row_bytes(b, K), bytes = rb * (uint64_t)R;
+    const size_t pg = (size_t)sysconf(_SC_PAGESIZE), body = ((size_t)bytes + pg - 1) / pg * pg;
+    P->map_len = body + pg;
+    P->map = mmap(NULL, P->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (P->map == MAP_FAILED) return 0;
+    if (mprotect(P->map + body, pg, PROT_NONE) != 0) return 0;
+    uint8_t *data = P->map + body - bytes, *idx = malloc((size_t)K);
+    const int64_t ngroups = (R + group - 1) / group;
+    P->lut = malloc(sizeof(uint16_t) * (size_t)(ngroups * nv));
+    P->rs = malloc(sizeof(uint16_t) * (size_t)R);
+    for (int64_t i = 0; i < ngroups * nv; i++)
+        P->lut[i] = an_f32_to_f16(rng_gauss() * (rng_u32() % 61 == 0 ? 40.0f : 1.0f));
+    for (int64_t r = 0; r < R; r++) {
+        P->rs[r] = an_f32_to_f16(ldexpf(1.0f + 0.5f * rng_sym(), (int)(rng_u32() % 7) - 3));
+        for (int64_t i = 0; i < K; i++) idx[i] = (uint8_t)(rng_u32() & (uint32_t)(nv - 1));
+        an_lut_pack_row(idx, K, b, data + rb * (uint64_t)r);
+    }
+    free(idx);
+    P->w = (an_mat){.type = t, .rows = R, .cols = K, .row_bytes = rb, .data = data, .name = "test",
+                    .lut = P->lut, .lut_group = group, .row_scale = with_scale ? P->rs : NULL};
+    return 1;
+}
+
+static void problem_free(lut_problem *P) {
+    if (P->map && P->map != MAP_FAILED) munmap(P->map, P->map_len);
+    free(P->lut), free(P->rs);
+}
+
+typedef struct { an_isa isa; const char *name; } isa_entry;
+static const isa_entry k_isas[] = {{AN_ISA_SCALAR, "scalar"}, {AN_ISA_AVX2, "avx2"}, {AN_ISA_AVX512, "avx512"},
+                                   {AN_ISA_NEON, "neon"}};
+
+static int isa_supported(an_isa isa) {
+    const an_isa best = an_cpu()->best;
+    switch (isa) {
+    case AN_ISA_SCALAR: return 1;
+    case AN_ISA_AVX2: return best == AN_ISA_AVX2 || best == AN_ISA_AVX512;
+    case AN_ISA_AVX512: return best == AN_ISA_AVX512;
+    case AN_ISA_NEON: return best == AN_ISA_NEON;
+    default: return 0;
+    }
+}
+
+/* NMSE of one kernel against an_lut_dot_ref (pooled: sum of squared errors over sum of squared
+ * reference outputs). The reference sums in double and the kernels in float lanes (FMA), so
+ * the only difference is f32 accumulation order and rounding: ~1e-14 measured. Bound 1e-10
+ * pooled; a wrong bit position, table, group or scale lands at 1e-2 or worse. A single
+ * shape's output can be near zero by cancellation, so single shapes get CASE_BOUND. */
+#define LUT_NMSE_BOUND 1e-10
+#define LUT_CASE_BOUND 1e-7
+
+/* Every variant this CPU runs against the reference: K from one block to several blocks plus
+ * every kind of tail (odd for LUT8, 2 mod 4 for LUT4, not a multiple of the 64/128-element
+ * blocks), rows not a multiple of any unroll, groups of 1, 3, 4 rows and one group for all,
+ * with and without row scales, and calls starting mid-group (r0 > 0). y is pre-filled with
+ * NaN and followed by a sentinel. */
+static void lut_gemv_variants_match_reference(void) {
+    static const int64_t Ks4[] = {2, 6, 30, 130, 254, 256, 1026, 4096};
+    static const int64_t Ks6[] = {4, 12, 60, 68, 124, 256, 1028, 4096};
+    static const int64_t Ks8[] = {1, 7, 31, 33, 97, 256, 1025, 4096};
+    static const int64_t Rs[] = {1, 3, 7, 13};
+    static const int groups[] = {1, 3, 4, 1000};
+    int tested = 0;
+    for (size_t ii = 0; ii < sizeof k_isas / sizeof k_isas[0]; ii++) {
+        if (!isa_supported(k_isas[ii].isa)) continue;
+        for (int ti = 0; ti < 3; ti++) {
+            const uint32_t t = k_lut_types[ti];
+            const an_lut_kernel kern = an_lut_kernel_variant(k_isas[ii].isa, t);
+            if (!kern.gemv) continue;
+            const int64_t *Ks = ti == 0 ? Ks4 : ti == 1 ? Ks6 : Ks8;
+            double e_sum = 0, r_sum = 0, worst = 0;
+            int cases = 0;
+            for (int ki = 0; ki < 8; ki++)
+                for (int ri = 0; ri < 4; ri++)
+                    for (int gi = 0; gi < 4; gi++) {
+                        const int64_t K = Ks[ki], R = Rs[ri];
+                        lut_problem P;
+                        if (!problem_make(&P, t, R, K, groups[gi], (ki + gi) % 2)) {
+                            T_FAIL("cannot build a %lldx%lld problem", (long long)R, (long long)K);
+                            problem_free(&P);
+                            return;
+                        }
+                        float *x = malloc(sizeof(float) * (size_t)K), *xp = malloc(sizeof(float) * (size_t)K);
+                        float *y = malloc(sizeof(float) * (size_t)(R + 1)), *yr = malloc(sizeof(float) * (size_t)R);
+                        for (int64_t i = 0; i < K; i++) x[i] = rng_gauss();
+                        if (kern.prep) kern.prep(x, xp, K);
+                        else memcpy(xp, x, sizeof(float) * (size_t)K);
+                        for (int64_t r = 0; r < R; r++) yr[r] = an_lut_dot_ref(&P.w, r, x);
+                        /* the whole range, then a split at row 1 (mid-group for groups > 1) */
+                        for (int split = 0; split < 2; split++) {
+                            for (int64_t r = 0; r < R; r++) y[r] = NAN;
+                            y[R] = 12345.0f;
+                            if (split && R > 1) {
+                                kern.gemv(&P.w, 0, 1, xp, y);
+                                kern.gemv(&P.w, 1, R - 1, xp, y + 1);
+                            } else {
+                                kern.gemv(&P.w, 0, R, xp, y);
+                            }
+                            T_CHECK(y[R] == 12345.0f, "%s %s %lldx%lld: wrote past nrows", k_isas[ii].name,
+                                    an_type_name(t), (long long)R, (long long)K);
+                            double e = 0, s = 0;
+                            for (int64_t r = 0; r < R; r++) {
+                                const double d = isfinite(y[r]) ? (double)y[r] - (double)yr[r] : INFINITY;
+                                e += d * d;
+                                s += (double)yr[r] * (double)yr[r];
+                            }
+                            const double n = s > 0 ? e / s : e;
+                            e_sum += e, r_sum += s, cases++;
+                            if (n > worst) worst = n;
+                            T_CHECK(n <= LUT_CASE_BOUND, "%s %s K=%lld R=%lld group %d split %d: NMSE %.3g",
+                                    k_isas[ii].name, an_type_name(t), (long long)K, (long long)R, groups[gi], split, n);
+                        }
+                        free(x), free(xp), free(y), free(yr);
+                        problem_free(&P);
+                    }
+            const double pooled = r_sum > 0 ? e_sum / r_sum : e_sum;
+            T_CHECK(pooled <= LUT_NMSE_BOUND, "%s %s: pooled NMSE %.3g > %.0e", k_isas[ii].name, an_type_name(t), pooled,
+                    LUT_NMSE_BOUND);
+            t_note("%-6s %s NMSE %.2e pooled over %d runs (bound %.0e), worst single %.2e", k_isas[ii].name,
+                   an_type_name(t), pooled, cases, LUT_NMSE_BOUND, worst);
+            tested++;
+        }
+    }
+    T_CHECK(tested >= 3, "the portable kernels at least");
+}
+
+/* The dispatcher returns the active ISA's variant when it has one, never NULL for LUT types,
+ * and nothing for other types. */
+static void lut_kernel_get_follows_active_isa(void) {
+    const an_isa act = an_cpu()->active;
+    for (int ti = 0; ti < 3; ti++) {
+        const an_lut_kernel k = an_lut_kernel_get(k_lut_types[ti]);
+        T_CHECK(k.gemv != NULL, "%s: no kernel", an_type_name(k_lut_types[ti]));
+        const an_lut_kernel v = an_lut_kernel_variant(act, k_lut_types[ti]);
+        if (v.gemv) T_CHECK(k.gemv == v.gemv && k.prep == v.prep, "%s: not the %s variant", an_type_name(k_lut_types[ti]),
+                            an_isa_name(act));
+    }
+    T_CHECK(an_lut_kernel_get(AN_TYPE_Q4_0).gemv == NULL && an_lut_kernel_get(AN_TYPE_LUT_BASE).gemv == NULL,
+            "non-LUT types have no LUT kernel");
+    T_CHECK(an_lut_kernel_variant(AN_ISA_SCALAR, AN_TYPE_F16).gemv == NULL, "non-LUT variant");
+}
+
+/* The CPU matmul driver on LUT weights: decode (n = 1), per-token GEMVs (n = 3), the batch GEMM
+ * that dequantizes panels (n = 11 > AN_CPU_GEMV_MAX_BATCH), and a multi-output call mixing
+ * two LUT6 weights (one activation prep) with a LUT4 and a Q8_0 weight (separate conversions),
+ * each against the reference dot per token. */
+static void lut_matmul_driver(void) {
+    an_pool *pool = NULL;
+    an_err err = {0};
+    if (an_pool_create(&pool, 2, &err) != AN_OK) {
+        T_FAIL("pool: %s", err.msg);
+        return;
+    }
+    const int64_t K = 4 * 73; /* 292: not a multiple of any kernel block */
+    const int ns[] = {1, 3, 11};
+    lut_problem P6a, P6b, P4;
+    const int ok = problem_make(&P6a, AN_TYPE_LUT6, 37, K, 4, 1) && problem_make(&P6b, AN_TYPE_LUT6, 9, K, 1, 0) &&
+                   problem_make(&P4, AN_TYPE_LUT4, 21, K, 3, 1);
+    /* a Q8_0 weight of the same K */
+    const uint64_t qrb = an_row_bytes(an_type_traits_get(AN_TYPE_Q8_0), (uint64_t)K);
+    uint8_t *q = malloc(qrb * 5);
+    float *row = malloc(sizeof(float) * (size_t)K);
+    for (int r = 0; r < 5; r++) {
+        for (int64_t i = 0; i < K; i++) row[i] = rng_gauss();
+        an_quant_row_ref(AN_TYPE_Q8_0, row, q + qrb * (uint64_t)r, K);
+    }
+    const an_mat wq = {.type = AN_TYPE_Q8_0, .rows = 5, .cols = K, .row_bytes = qrb, .data = q, .name = "q8"};
+    const int nmax = 11;
+    void *ws = aligned_alloc(64, (an_cpu_matmul_wsize(K, nmax, an_pool_size(pool)) + 63) / 64 * 64);
+    float *x = malloc(sizeof(float) * (size_t)(K * nmax));
+    float *y[4], *yr = malloc(sizeof(float) * 64 * nmax);
+    const an_mat *ws_[4] = {&P6a.w, &P6b.w, &P4.w, &wq};
+    for (int o = 0; o < 4; o++) y[o] = malloc(sizeof(float) * 64 * (size_t)nmax);
+    if (!ok || !q || !ws || !x || !yr) {
+        T_FAIL("setup");
+        goto out;
+    }
+    for (int64_t i = 0; i < K * nmax; i++) x[i] = rng_gauss();
+    for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+        const int n = ns[ni];
+        const int64_t ldy = 40; /* >= every output's rows: a strided output */
+        /* single matmuls, then one multi call over all four */
+        for (int multi = 0; multi < 2; multi++) {
+            for (int o = 0; o < 4; o++)
+                for (int64_t i = 0; i < 64 * n; i++) y[o][i] = NAN;
+            if (multi) {
+                an_mm_out outs[4];
+                for (int o = 0; o < 4; o++) outs[o] = (an_mm_out){ws_[o], y[o], ldy};
+                an_cpu_matmul_multi(pool, outs, 4, x, n, ws);
+            } else {
+                for (int o = 0; o < 3; o++) an_cpu_matmul(pool, ws_[o], x, n, y[o], ldy, ws);
+            }
+            for (int o = 0; o < (multi ? 4 : 3); o++) {
+                const an_mat *w = ws_[o];
+                double e = 0, s = 0;
+                for (int tkn = 0; tkn < n; tkn++)
+                    for (int64_t r = 0; r < w->rows; r++) {
+                        double ref;
+                        if (o < 3) {
+                            ref = an_lut_dot_ref(w, r, x + (int64_t)tkn * K);
+                        } else { /* Q8_0: dequantized weights against f32 activations; llama.cpp's
+                                  * Q8_0 activation rounding makes this loose (bound below) */
+                            an_dequant_row(AN_TYPE_Q8_0, q + qrb * (uint64_t)r, row, K);
+                            ref = 0;
+                            for (int64_t i = 0; i < K; i++) ref += (double)row[i] * x[(int64_t)tkn * K + i];
+                        }
+                        const float got = y[o][(int64_t)tkn * ldy + r];
+                        const double d = isfinite(got) ? got - ref : INFINITY;
+                        e += d * d, s += ref * ref;
+                    }
+                const double nm = e / s, bound = o < 3 ? LUT_NMSE_BOUND : 1e-3;
+                T_CHECK(nm <= bound, "n=%d %s output %d (%s): NMSE %.3g > %.0e", n, multi ? "multi" : "single", o,
+                        an_type_name(w->type), nm, bound);
+                if (o < 3 && multi) t_note("n=%-2d multi %s %lldx%lld: NMSE %.2e", n, an_type_name(w->type),
+                                           (long long)w->rows, (long long)K, nm);
+            }
+        }
+    }
+out:
+    for (int o = 0; o < 4; o++) free(y[o]);
+    free(yr), free(x), free(ws), free(q), free(row);
+    problem_free(&P6a), problem_free(&P6b), problem_free(&P4);
+    an_pool_free(pool);
+}
+
 const t_case t_suite_lut[] = {
     {"type_traits", lut_type_traits},
     {"bits_hand", lut_bits_hand},
@@ -244,5 +491,8 @@ const t_case t_suite_lut[] = {
     {"dequant_hand", lut_dequant_hand},
     {"dot_matches_dequant", lut_dot_matches_dequant},
     {"check_rejects", lut_check_rejects},
+    {"gemv_variants_match_reference", lut_gemv_variants_match_reference},
+    {"kernel_get_follows_active_isa", lut_kernel_get_follows_active_isa},
+    {"matmul_driver", lut_matmul_driver},
     {0},
 };

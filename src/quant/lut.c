@@ -43,17 +43,21 @@ float an_lut_row_scale(const an_mat *w, int64_t r) {
     return w->row_scale ? an_f16_to_f32(w->row_scale[r]) : 1.0f;
 }
 
-void an_lut_dequant_row(const an_mat *w, int64_t r, float *y) {
+void an_lut_dequant_seg(const an_mat *w, int64_t r, int64_t k0, int64_t n, float *y) {
     const int bits = an_lut_bits(w->type);
     if (!bits) { /* not a LUT matrix: zeros rather than garbage (the library never aborts) */
-        memset(y, 0, (size_t)w->cols * sizeof(float));
+        memset(y, 0, (size_t)n * sizeof(float));
         return;
     }
     const uint8_t *row = (const uint8_t *)w->data + (uint64_t)r * w->row_bytes;
     const uint16_t *tab = an_lut_table(w, r);
     const float s = an_lut_row_scale(w, r);
-    for (int64_t i = 0; i < w->cols; i++) y[i] = an_f16_to_f32(tab[an_lut_index(row, i, bits)]) * s;
+    float t[256]; /* the table in f32, converted once per call */
+    for (int v = 0; v < 1 << bits; v++) t[v] = an_f16_to_f32(tab[v]);
+    for (int64_t i = 0; i < n; i++) y[i] = t[an_lut_index(row, k0 + i, bits)] * s;
 }
+
+void an_lut_dequant_row(const an_mat *w, int64_t r, float *y) { an_lut_dequant_seg(w, r, 0, w->cols, y); }
 
 float an_lut_dot_ref(const an_mat *w, int64_t r, const float *x) {
     const int bits = an_lut_bits(w->type);

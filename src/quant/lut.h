@@ -72,6 +72,10 @@ float an_lut_row_scale(const an_mat *w, int64_t r);
  * one f32 multiplication. */
 void an_lut_dequant_row(const an_mat *w, int64_t r, float *y);
 
+/* y[0..n) = elements [k0, k0 + n) of row r of w, dequantized as an_lut_dequant_row does (the
+ * batch matmul dequantizes rows in K blocks). */
+void an_lut_dequant_seg(const an_mat *w, int64_t r, int64_t k0, int64_t n, float *y);
+
 /* Reference dot of row r with x[0..cols): row_scale * sum_i lut[idx_i] * x[i], the sum in
  * double (so the fast kernels' error is the only error measured). */
 float an_lut_dot_ref(const an_mat *w, int64_t r, const float *x);

@@ -8,6 +8,8 @@
 #include "core/cpu.h"
 #include "core/fp16.h"
 #include "backends/cpu/gemv.h"
+#include "backends/cpu/lut_gemv.h"
+#include "quant/lut.h"
 #include "quant/quant.h"
 
 /* ---- per-ISA kernel table, chosen once -------------------------------------------------- */
@@ -122,6 +124,7 @@ typedef struct {
     an_type vdt;
     uint64_t act_row_bytes;
     uint8_t *act;
+    an_lut_kernel lut; /* palettized weights: the kernel pair (prep + gemv); gemv NULL otherwise */
     float *xf;
     uint8_t *thread_ws;
     size_t per_thread;
@@ -129,6 +132,10 @@ typedef struct {
 
 /* Dequantizes elements [k0, k0 + kc) of weight row r (k0 and kc multiples of the block). */
 static void dequant_seg(const an_mat *w, int64_t r, int64_t k0, int64_t kc, float *dst) {
+    if (an_lut_is_type(w->type)) { /* palettized: needs the row's table, not just its bytes */
+        an_lut_dequant_seg(w, r, k0, kc, dst);
+        return;
+    }
     const an_type_traits *tt = an_type_traits_get(w->type);
     const uint8_t *src = (const uint8_t *)w->data + (uint64_t)r * w->row_bytes + (uint64_t)(k0 / tt->blck) * tt->size;
     if (w->type == AN_TYPE_F16) g_mm.f16_row((const uint16_t *)src, dst, kc);
@@ -143,7 +150,8 @@ static void convert_row(mm_job *j, int t) {
     const float *x = j->x + (int64_t)t * K;
     uint8_t *a = j->act + (uint64_t)t * j->act_row_bytes;
     if (j->n == 1) { /* decode: the GEMV kernels take the converted row itself */
-        if (j->vdt == AN_TYPE_F32) memcpy(a, x, (size_t)K * 4);
+        if (j->lut.gemv && j->lut.prep) j->lut.prep(x, (float *)a, K); /* the LUT kernel's element order */
+        else if (j->vdt == AN_TYPE_F32) memcpy(a, x, (size_t)K * 4);
         else an_quant_act_row(j->vdt, x, a, K);
         return;
     }
@@ -189,7 +197,8 @@ static void mm_gemv(void *arg, int ith, int nth) {
         const an_mm_out *o = locate(j, g0, 1, &r0);
         const an_mat *w = o->w;
         int64_t cnt = w->rows - r0 < g1 - g0 ? w->rows - r0 : g1 - g0;
-        an_gemv_get((an_type)w->type)((const uint8_t *)w->data + (uint64_t)r0 * w->row_bytes, w->row_bytes, w->cols,
+        if (j->lut.gemv) j->lut.gemv(w, r0, cnt, (const float *)j->act, o->y + r0);
+        else an_gemv_get((an_type)w->type)((const uint8_t *)w->data + (uint64_t)r0 * w->row_bytes, w->row_bytes, w->cols,
                                       j->act, o->y + r0, cnt);
         g0 += cnt;
     }
@@ -222,6 +231,12 @@ static void mm_gemm(void *arg, int ith, int nth) {
     }
 }
 
+/* What the activations are converted to for w: its vec_dot type, or for palettized weights the
+ * LUT type itself (fp32 in the kernel's element order; ids >= 1000 never equal a vec_dot type). */
+static uint32_t act_key(const an_mat *w) {
+    return an_lut_is_type(w->type) ? w->type : (uint32_t)an_quant_vec_dot_type((an_type)w->type);
+}
+
 /* Up to AN_CPU_GEMV_MAX_BATCH tokens run as one decode GEMV per token (cpu.h says why). */
 void an_cpu_matmul_multi(an_pool *pool, const an_mm_out *outs, int n_outs, const float *x, int n, void *ws) {
     mm_ensure_init();
@@ -235,13 +250,15 @@ void an_cpu_matmul_multi(an_pool *pool, const an_mm_out *outs, int n_outs, const
     }
     /* one conversion serves every output only if they share the vec_dot type and K */
     for (int o = 1; o < n_outs; o++)
-        if (an_quant_vec_dot_type((an_type)outs[o].w->type) != an_quant_vec_dot_type((an_type)outs[0].w->type) ||
+        if (act_key(outs[o].w) != act_key(outs[0].w) ||
             outs[o].w->cols != outs[0].w->cols) {
             for (int i = 0; i < n_outs; i++) an_cpu_matmul_multi(pool, &outs[i], 1, x, n, ws);
             return;
         }
     mm_job j = {.outs = outs, .n_outs = n_outs, .x = x, .K = outs[0].w->cols, .n = n};
-    j.vdt = an_quant_vec_dot_type((an_type)outs[0].w->type);
+    j.lut = an_lut_kernel_get(outs[0].w->type);
+    /* LUT: fp32 activations (lut_gemv.h says why); the batch path dequantizes panels as usual */
+    j.vdt = j.lut.gemv ? AN_TYPE_F32 : an_quant_vec_dot_type((an_type)outs[0].w->type);
     j.act_row_bytes = an_row_bytes(an_type_traits_get(j.vdt), (uint64_t)j.K);
     const size_t K = (size_t)j.K, nn = (size_t)n;
     uint8_t *p = ws;

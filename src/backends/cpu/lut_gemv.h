@@ -1,0 +1,54 @@
+/* lut_gemv.h — decode GEMV kernels for palettized weights (AN_TYPE_LUT4/LUT6/LUT8; the format
+ * is in quant/lut.h). Separate from gemv.h because the block-format tables there are indexed by
+ * type ids below AN_TYPE_COUNT, and because a LUT row cannot be computed from its bytes alone
+ * (it needs its group's table and its row scale, i.e. the an_mat).
+ *
+ * Activations stay fp32: llama.cpp has no LUT type, so there is no rounding to reproduce, and
+ * the one cheaper format tried (bf16 hi/lo halves with VDPBF16PS, exact to ~2^-16) ran at 7.0
+ * G elements/s against 11.6 for fp32 FMAs on this machine's AVX-512 LUT6 kernel.
+ *
+ * A kernel may want the activation row in its own element order (so that the table lookups
+ * need no shuffles back into row order): each variant is a pair (prep, gemv), where prep
+ * rewrites x into that order once per token, and gemv reads the result. prep is NULL when the
+ * kernel reads x as it is. Every variant computes an_lut_dot_ref up to float summation order;
+ * tests/test_lut.c holds each to a stated NMSE bound.
+ *
+ * Variants live in files named for the ISA (lut_gemv_avx512.c, lut_gemv_avx2.c,
+ * lut_gemv_neon.c); the active one is chosen once (core/cpu.h, ANELM_ISA). */
+#ifndef AN_CPU_LUT_GEMV_H
+#define AN_CPU_LUT_GEMV_H
+
+#include <stdint.h>
+
+#include "backends/cpu/cpu.h"
+#include "core/cpu.h"
+
+/* xp[0..K) = x[0..K) in the kernel's element order (a permutation of x; same length). */
+typedef void (*an_lut_prep_fn)(const float *x, float *xp, int64_t K);
+
+/* y[i] = dot(row r0 + i of w, x) for i in [0, nrows)
+ *   w:   a checked LUT matrix (an_lut_check), K = w->cols
+ *   xp:  the activation row after prep (x itself when prep is NULL), K fp32
+ *   y:   nrows floats (row r0's result first) */
+typedef void (*an_lut_gemv_fn)(const an_mat *w, int64_t r0, int64_t nrows, const float *xp, float *y);
+
+typedef struct an_lut_kernel {
+    an_lut_prep_fn prep; /* NULL: x is read in row order */
+    an_lut_gemv_fn gemv; /* NULL: no such variant */
+} an_lut_kernel;
+
+/* The kernel of this machine's active ISA for LUT type t (the portable one when the ISA has no
+ * variant); {NULL, NULL} for non-LUT types. */
+an_lut_kernel an_lut_kernel_get(uint32_t t);
+
+/* The variant of a given ISA for t; gemv is NULL if that ISA has none or is not built into this
+ * binary (for tests and benchmarks; the caller checks the CPU supports the ISA). AN_ISA_SCALAR
+ * is the portable kernel. */
+an_lut_kernel an_lut_kernel_variant(an_isa isa, uint32_t t);
+
+/* Per-ISA tables, indexed by (bits - 4) / 2: LUT4, LUT6, LUT8. */
+typedef struct an_lut_kernels {
+    an_lut_kernel k[3];
+} an_lut_kernels;
+
+#endif
