@@ -164,6 +164,13 @@ const uint8_t *an_blob_bytes(const an_blob_writer *w, size_t *size) {
     return w->buf;
 }
 
+uint8_t *an_blob_writer_release(an_blob_writer *w, size_t *size) {
+    uint8_t *b = w->buf;
+    *size = w->len;
+    free(w);
+    return b;
+}
+
 /* ---- reading ---------------------------------------------------------------------------- */
 
 static bool all_zero(const uint8_t *p, size_t n) {

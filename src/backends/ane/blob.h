@@ -51,6 +51,9 @@ an_status an_blob_append(an_blob_writer *w, an_blob_dtype dtype, const void *dat
                          uint64_t *meta_offset, an_err *err);
 /* The file so far (header with the final count included); valid until the next append/free. */
 const uint8_t *an_blob_bytes(const an_blob_writer *w, size_t *size);
+/* Ends writing without a copy: returns the file (the caller frees it with free()) and frees w.
+ * Weight files reach gigabytes, so handing the buffer over beats copying it. */
+uint8_t *an_blob_writer_release(an_blob_writer *w, size_t *size);
 
 /* ---- reading ---------------------------------------------------------------------------- */
 typedef struct an_blob_entry {
