@@ -4,8 +4,8 @@
  * per-process compile budget. Portable C; no Apple headers. The reference executor (ref/ref.h)
  * runs exactly what this emits; the macOS bridge (bridge/bridge.h) hands it to the ANE.
  *
- * THE MIL SUBSET anelm EMITS (and the executor accepts). Layout, exactly (4-space indents, one
- * statement per line, "\n" line ends, no comments, no blank lines):
+ * THE MIL SUBSET anelm EMITS (and the executor accepts). Layout, exactly (functions indented 4
+ * spaces, statements 8, one statement per line, "\n" line ends, no comments, no blank lines):
  *   program(1.3)
  *   [buildInfo = dict<string, string>({{"coremlc-component-MIL", "3510.2.1"}, {"coremlc-version", "3505.4.1"}, {"coremltools-component-milinternal", ""}, {"coremltools-version", "9.0"}})]
  *   {
@@ -92,6 +92,9 @@ typedef struct an_ane_tiling {
     int n_m, n_k;
     int64_t m_tile, k_tile; /* all tiles this size except the last (remainder) */
 } an_ane_tiling;
+/* An extent within the cap is one tile; a larger one is cut into the fewest tiles, of
+ * near-equal size rounded up to a multiple of 64 (40000 at 16384: 13376, 13376, 13248). The
+ * emitter uses exactly this for output tiles, split inputs and FFN slices. */
 an_ane_tiling an_ane_tile(int64_t rows, int64_t cols, int64_t cap);
 
 /* The per-process compile budget (research/ane.md §6.3: ~119 before the process is refused;
