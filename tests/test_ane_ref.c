@@ -15,9 +15,11 @@
 #include <string.h>
 
 #include "backends/ane/blob.h"
+#include "backends/ane/mil/mil.h"
 #include "backends/ane/ref/ref.h"
 #include "core/fp16.h"
 #include "core/pool.h"
+#include "quant/lut.h"
 #include "quant/quant.h"
 #include "t.h"
 
@@ -969,6 +971,242 @@ static void literals_and_shapes(void) {
     an_mil_ref_free(r);
 }
 
+
+/* ---- programs from the emitter (mil/emit.c) ----------------------------------------------- */
+
+/* A weight as the model holds it: type F16, Q8_0, Q4_0 (reference quantizer) or LUT4/LUT6
+ * (random indices, tables of 8 rows, row scales); deq gets its dequantized rows. */
+typedef struct ew {
+    an_mat m;
+    void *data;
+    uint16_t *lut, *rs;
+    float *deq;
+} ew;
+
+static ew make_ew(uint32_t type, int64_t rows, int64_t cols, const char *name) {
+    ew w;
+    memset(&w, 0, sizeof w);
+    w.m.type = type;
+    w.m.rows = rows;
+    w.m.cols = cols;
+    w.m.name = name;
+    w.deq = malloc((size_t)(rows * cols) * sizeof *w.deq);
+    const int bits = an_lut_bits(type);
+    if (bits) {
+        w.m.row_bytes = an_lut_row_bytes(bits, cols);
+        w.m.lut_group = 8;
+        w.lut = malloc((size_t)(rows / 8 << bits) * 2);
+        w.rs = malloc((size_t)rows * 2);
+        for (int64_t i = 0; i < rows / 8 << bits; i++) w.lut[i] = an_f32_to_f16(frand());
+        for (int64_t r = 0; r < rows; r++) w.rs[r] = an_f32_to_f16(0.05f + 0.1f * fabsf(frand()));
+        w.m.lut = w.lut;
+        w.m.row_scale = w.rs;
+        w.data = malloc(w.m.row_bytes * (uint64_t)rows);
+        uint8_t *idx = malloc((size_t)cols);
+        for (int64_t r = 0; r < rows; r++) {
+            for (int64_t k = 0; k < cols; k++) idx[k] = (uint8_t)((g_rng = g_rng * 6364136223846793005ull + 1) >> 58) & ((1 << bits) - 1);
+            an_lut_pack_row(idx, cols, bits, (uint8_t *)w.data + w.m.row_bytes * (uint64_t)r);
+        }
+        free(idx);
+        w.m.data = w.data;
+        for (int64_t r = 0; r < rows; r++) an_lut_dequant_row(&w.m, r, w.deq + r * cols);
+        return w;
+    }
+    w.m.row_bytes = an_row_bytes(an_type_traits_get(type), (uint64_t)cols);
+    w.data = malloc(w.m.row_bytes * (uint64_t)rows);
+    float *row = malloc((size_t)cols * sizeof *row);
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t k = 0; k < cols; k++) row[k] = frand() * 0.2f;
+        an_quant_row_ref((an_type)type, row, (uint8_t *)w.data + w.m.row_bytes * (uint64_t)r, cols);
+        an_dequant_row((an_type)type, (uint8_t *)w.data + w.m.row_bytes * (uint64_t)r, w.deq + r * cols, cols);
+    }
+    free(row);
+    w.m.data = w.data;
+    return w;
+}
+
+static void free_ew(ew *w) {
+    free(w->data);
+    free(w->lut);
+    free(w->rs);
+    free(w->deq);
+}
+
+/* Runs emitted function fn on x [n][K] (split over its inputs by column as an_mil_io says) and
+ * gathers each output tile into y[weight][n][rows[weight]]. Checks the executor sees the shapes
+ * an_mil_io promises. */
+static bool run_emitted(an_mil_ref *r, const an_mil_program *p, int fn, const float *x, int64_t K, float **y,
+                        const int64_t *rows) {
+    const struct an_mil_io *io = &p->io[fn];
+    const int n = io->n;
+    if (an_mil_ref_n_inputs(r, fn) != io->n_in || an_mil_ref_n_outputs(r, fn) != io->n_out) {
+        T_FAIL("fn %d: executor sees %d inputs / %d outputs, an_mil_io says %d / %d", fn, an_mil_ref_n_inputs(r, fn),
+               an_mil_ref_n_outputs(r, fn), io->n_in, io->n_out);
+        return false;
+    }
+    uint16_t *in[AN_MIL_MAX_IN], *out[AN_MIL_MAX_OUT];
+    bool ok = true;
+    for (int i = 0; i < io->n_in; i++) {
+        const an_mil_ref_tensor *t = an_mil_ref_input(r, fn, i);
+        ok &= t->rank == 4 && t->dims[1] == n && t->dims[3] == io->in_width[i];
+        in[i] = malloc((size_t)(n * io->in_width[i]) * 2);
+        for (int t2 = 0; t2 < n; t2++)
+            for (int64_t c = 0; c < io->in_width[i]; c++)
+                in[i][t2 * io->in_width[i] + c] = an_f32_to_f16(x[t2 * K + io->in_col0[i] + c]);
+    }
+    for (int j = 0; j < io->n_out; j++) {
+        const an_mil_ref_tensor *t = an_mil_ref_output(r, fn, j);
+        ok &= t->rank == 4 && t->dims[1] == n && t->dims[3] == io->out_width[j];
+        out[j] = malloc((size_t)(n * io->out_width[j]) * 2);
+    }
+    T_CHECK(ok, "fn %d: input/output shapes differ from an_mil_io", fn);
+    an_err err;
+    an_err_clear(&err);
+    an_status st = an_mil_ref_run(r, fn, (const uint16_t *const *)in, out, NULL, &err);
+    T_CHECK(st == AN_OK, "%s", err.msg);
+    for (int j = 0; j < io->n_out && st == AN_OK; j++) {
+        const int wi = io->out_w[j];
+        for (int t2 = 0; t2 < n; t2++)
+            for (int64_t c = 0; c < io->out_width[j]; c++)
+                y[wi][t2 * rows[wi] + io->out_col0[j] + c] = an_f16_to_f32(out[j][t2 * io->out_width[j] + c]);
+    }
+    for (int i = 0; i < io->n_in; i++) free(in[i]);
+    for (int j = 0; j < io->n_out; j++) free(out[j]);
+    return ok && st == AN_OK;
+}
+
+static bool load_emitted(const an_mil_fn *fns, int n_fns, an_ane_family fam, an_mil_program *p, an_mil_ref **r) {
+    an_err err;
+    an_err_clear(&err);
+    *r = NULL;
+    if (an_mil_emit(fns, n_fns, fam, p, &err) != AN_OK) {
+        T_FAIL("emit: %s", err.msg);
+        return false;
+    }
+    if (an_mil_ref_load(r, p->text, p->text_len, p->blob, p->blob_len, &err) != AN_OK) {
+        T_FAIL("the executor refuses the emitted program: %s", err.msg);
+        return false;
+    }
+    return true;
+}
+
+/* Emitted LINEAR with Q/K/V in four formats (F16, Q8_0, Q4_0, LUT6 with row scales), at two
+ * buckets in one bank (the weights stored once): each output against float math on the
+ * GGUF-dequantized weights, NMSE bound 2e-6 (fp16 folding and output rounding only). */
+static void emitted_linear_bank(void) {
+    const int64_t K = 128;
+    const uint32_t types[4] = {AN_TYPE_F16, AN_TYPE_Q8_0, AN_TYPE_Q4_0, AN_TYPE_LUT6};
+    const int64_t rows[4] = {64, 32, 32, 48};
+    ew w[4];
+    for (int i = 0; i < 4; i++) w[i] = make_ew(types[i], rows[i], K, "w");
+    an_mil_fn fns[2];
+    for (int f = 0; f < 2; f++) {
+        fns[f] = (an_mil_fn){.kind = AN_MIL_LINEAR, .n_w = 4, .n = 32 * (f + 1)};
+        for (int i = 0; i < 4; i++) fns[f].w[i] = &w[i].m;
+    }
+    an_mil_program p;
+    an_mil_ref *r;
+    float *x = rand_vec(64 * K, 1.0f), *y[4];
+    double *ref = malloc((size_t)(64 * 64) * 8);
+    for (int i = 0; i < 4; i++) y[i] = malloc((size_t)(64 * rows[i]) * 4);
+    if (load_emitted(fns, 2, AN_ANE_M4_PLUS, &p, &r)) {
+        for (int f = 0; f < 2; f++) {
+            if (!run_emitted(r, &p, f, x, K, y, rows)) continue;
+            for (int i = 0; i < 4; i++) {
+                matmul_ref(x, w[i].deq, fns[f].n, K, rows[i], ref);
+                double e = nmse(y[i], ref, fns[f].n * rows[i]);
+                t_note("fn %d (n = %d) %s: NMSE %.2e (bound 2e-6)", f, fns[f].n, an_type_name(types[i]), e);
+                T_CHECK(e < 2e-6, "%g", e);
+            }
+        }
+        an_mil_ref_free(r);
+        an_mil_program_free(&p);
+    }
+    for (int i = 0; i < 4; i++) {
+        free_ew(&w[i]);
+        free(y[i]);
+    }
+    free(x);
+    free(ref);
+}
+
+/* Emitted FFN (silu as sigmoid then mul) with LUT4 gate/up and Q8_0 down: against float math
+ * with exact silu on the dequantized weights, NMSE bound 2e-5 (as the hand-written FFN). */
+static void emitted_ffn(void) {
+    const int64_t K = 64, F = 128;
+    const int n = 32;
+    ew g = make_ew(AN_TYPE_LUT4, F, K, "gate"), u = make_ew(AN_TYPE_LUT4, F, K, "up"),
+       d = make_ew(AN_TYPE_Q8_0, K, F, "down");
+    an_mil_fn fn = {.kind = AN_MIL_FFN, .w = {&g.m, &u.m, &d.m}, .n_w = 3, .n = n};
+    an_mil_program p;
+    an_mil_ref *r;
+    float *x = rand_vec(n * K, 1.0f), *y = malloc((size_t)(n * K) * 4);
+    double *gr = malloc((size_t)(n * F) * 8), *ur = malloc((size_t)(n * F) * 8), *ref = malloc((size_t)(n * K) * 8);
+    const int64_t rows[1] = {K};
+    if (load_emitted(&fn, 1, AN_ANE_M4_PLUS, &p, &r)) {
+        if (run_emitted(r, &p, 0, x, K, &y, rows)) {
+            matmul_ref(x, g.deq, n, K, F, gr);
+            matmul_ref(x, u.deq, n, K, F, ur);
+            for (int t = 0; t < n; t++)
+                for (int64_t k = 0; k < K; k++) {
+                    double acc = 0;
+                    for (int64_t f = 0; f < F; f++)
+                        acc += gr[t * F + f] / (1 + exp(-gr[t * F + f])) * ur[t * F + f] * d.deq[k * F + f];
+                    ref[t * K + k] = acc;
+                }
+            double e = nmse(y, ref, n * K);
+            t_note("emitted FFN: NMSE %.2e (bound 2e-5)", e);
+            T_CHECK(e < 2e-5, "%g", e);
+        }
+        an_mil_ref_free(r);
+        an_mil_program_free(&p);
+    }
+    free_ew(&g);
+    free_ew(&u);
+    free_ew(&d);
+    free(x);
+    free(y);
+    free(gr);
+    free(ur);
+    free(ref);
+}
+
+/* Emitted programs tiled to the M1-M3 cap (16384): an LM-head-like weight with 20000 rows
+ * (two output tiles) and one with K = 20000 (two inputs whose partial convs are added). The
+ * K split rounds each partial sum to fp16 before the add: NMSE bound 2e-6 still holds. */
+static void emitted_tiled(void) {
+    const int n = 32;
+    struct {
+        int64_t rows, cols;
+    } shapes[2] = {{20000, 64}, {48, 20000}};
+    for (int s = 0; s < 2; s++) {
+        const int64_t M = shapes[s].rows, K = shapes[s].cols;
+        ew w = make_ew(AN_TYPE_F16, M, K, s ? "wide" : "head");
+        an_mil_fn fn = {.kind = AN_MIL_LINEAR, .w = {&w.m}, .n_w = 1, .n = n};
+        an_mil_program p;
+        an_mil_ref *r;
+        float *x = rand_vec(n * K, 1.0f), *y = malloc((size_t)(n * M) * 4);
+        double *ref = malloc((size_t)(n * M) * 8);
+        if (load_emitted(&fn, 1, AN_ANE_M1_M3, &p, &r)) {
+            t_note("%s [%lld x %lld]: %d inputs, %d outputs", w.m.name, (long long)M, (long long)K, p.io[0].n_in,
+                   p.io[0].n_out);
+            T_CHECK(s ? p.io[0].n_in > 1 : p.io[0].n_out > 1, "not tiled");
+            if (run_emitted(r, &p, 0, x, K, &y, &M)) {
+                matmul_ref(x, w.deq, n, K, M, ref);
+                double e = nmse(y, ref, n * M);
+                t_note("%s: NMSE %.2e (bound 2e-6)", w.m.name, e);
+                T_CHECK(e < 2e-6, "%g", e);
+            }
+            an_mil_ref_free(r);
+            an_mil_program_free(&p);
+        }
+        free_ew(&w);
+        free(x);
+        free(y);
+        free(ref);
+    }
+}
+
 const t_case t_suite_ane_ref[] = {
     {"linear_formats", linear_formats},
     {"conv_fast_vs_scalar", conv_fast_vs_scalar},
@@ -982,5 +1220,8 @@ const t_case t_suite_ane_ref[] = {
     {"truncated_text", truncated_text},
     {"malformed_text", malformed_text},
     {"malformed_blob", malformed_blob},
+    {"emitted_linear_bank", emitted_linear_bank},
+    {"emitted_ffn", emitted_ffn},
+    {"emitted_tiled", emitted_tiled},
     {0},
 };
