@@ -22,7 +22,10 @@ X86_AMX = $(X86_AVX512) -mamx-tile -mamx-int8 -mamx-bf16
 ARM_DOTPROD = -march=armv8.2-a+dotprod -ffp-contract=fast
 ARM_NEON = -ffp-contract=fast
 
-LIB_SRC := $(shell find src -name '*.c' -not -path 'src/backends/ane/bridge/*' | sort)
+# The ANE bridge (src/backends/ane/bridge/): its C files build everywhere (bridge_stub.c is the
+# whole bridge off Apple, and on a Mac unless AN_ANE_BRIDGE_OBJC is defined); bridge.m, the only
+# Objective-C, is never built here but by `make macos` on a Mac (see the macos target below).
+LIB_SRC := $(shell find src -name '*.c' | sort)
 ifneq ($(ARCH),x86_64)
 LIB_SRC := $(filter-out %_avx2.c %_avx512.c %_amx.c,$(LIB_SRC))
 endif
@@ -85,8 +88,21 @@ fuzz:
 	mkdir -p build-fuzz/corpus
 	./build-fuzz/fuzz_gguf -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build-fuzz/corpus tests/fuzz/seeds
 
+# macOS only (not run by this project, see src/backends/ane/bridge/README.md): everything in
+# build-macos with the ANE bridge, i.e. bridge.m compiled with clang -fobjc-arc and linked with
+# -framework Foundation -framework IOSurface -ldl, bridge_stub.c compiled empty.
+MACOS_BUILD ?= build-macos
+MACOS_CFLAGS = $(CFLAGS) -DAN_ANE_BRIDGE_OBJC
+MACOS_LDLIBS = $(LDLIBS) -framework Foundation -framework IOSurface -ldl
+macos:
+	$(MAKE) CC=clang BUILD=$(MACOS_BUILD) CFLAGS="$(MACOS_CFLAGS)" $(MACOS_BUILD)/libanelm.a
+	clang -x objective-c -fobjc-arc -fobjc-exceptions -std=gnu11 $(WARN) $(MACOS_CFLAGS) -Iinclude -Isrc -pthread \
+	  -c src/backends/ane/bridge/bridge.m -o $(MACOS_BUILD)/obj/src/backends/ane/bridge/bridge_objc.o
+	ar rs $(MACOS_BUILD)/libanelm.a $(MACOS_BUILD)/obj/src/backends/ane/bridge/bridge_objc.o
+	$(MAKE) CC=clang BUILD=$(MACOS_BUILD) CFLAGS="$(MACOS_CFLAGS)" LDLIBS="$(MACOS_LDLIBS)" all
+
 clean:
 	rm -rf build build-san build-fuzz
 
-.PHONY: all test san fuzz clean
+.PHONY: all test san fuzz clean macos
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
