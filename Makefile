@@ -101,6 +101,17 @@ macos:
 	ar rs $(MACOS_BUILD)/libanelm.a $(MACOS_BUILD)/obj/src/backends/ane/bridge/bridge_objc.o
 	$(MAKE) CC=clang BUILD=$(MACOS_BUILD) CFLAGS="$(MACOS_CFLAGS)" LDLIBS="$(MACOS_LDLIBS)" all
 
+# libFuzzer target for the reference MIL executor (clang only): the library is built with
+# sanitizers and fuzzer coverage into build-fuzz/lib (the executor calls the CPU matmul, whose
+# per-ISA files need their own flags), then linked with the harness.
+fuzz-mil:
+	$(MAKE) CC=clang SAN=1 BUILD=build-fuzz/lib CFLAGS="-O1 -g -fsanitize=fuzzer-no-link" build-fuzz/lib/libanelm.a
+	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude -Isrc -D_GNU_SOURCE \
+	  tests/fuzz/fuzz_mil.c build-fuzz/lib/libanelm.a -o build-fuzz/fuzz_mil $(LDLIBS)
+	mkdir -p build-fuzz/corpus-mil
+	./build-fuzz/fuzz_mil -max_total_time=$(FUZZ_SECONDS) -max_len=16384 build-fuzz/corpus-mil tests/fuzz/seeds_mil
+.PHONY: fuzz-mil
+
 clean:
 	rm -rf build build-san build-fuzz
 

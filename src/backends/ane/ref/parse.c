@@ -12,6 +12,7 @@
  *
  * MIL is in SSA order, so every statement is checked as soon as it is read (ops.c): names are
  * resolved against what came before, and the declared type must be what the op produces. */
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -300,7 +301,7 @@ static an_status literal_elem(P *p, ref_dt dt, double *out) {
     if (di->is_float) {
         /* via float: for fp16/bf16 a double rounding, harmless for the literals MIL writers
          * emit (exact hex floats) */
-        float f = (float)d;
+        float f = d > FLT_MAX ? INFINITY : d < -FLT_MAX ? -INFINITY : (float)d; /* no UB past float's range */
         if (dt == DT_FP16) f = an_round_f16(f);
         else if (dt == DT_BF16) f = an_bf16_to_f32(an_f32_to_bf16(f));
         *out = f;
