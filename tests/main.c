@@ -7,7 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define SUITES(X) X(core) X(gguf) X(quant) X(kernels) X(matmul) X(amx) X(attention) X(sched) X(tokenizer) X(model) X(cli) X(bench) X(synth) X(cache) X(ane_mil) X(ane_ref) X(ane_bridge) X(lut)
+#define SUITES(X) X(core) X(gguf) X(quant) X(kernels) X(matmul) X(amx) X(attention) X(sched) X(tokenizer) X(model) X(cli) X(bench) X(synth) X(cache) X(ane) X(ane_mil) X(ane_ref) X(ane_bridge) X(lut) X(palettize)
 
 #define DECL(s) extern const t_case t_suite_##s[];
 SUITES(DECL)

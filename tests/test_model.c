@@ -228,9 +228,11 @@ static void chunked_prefill_consistent(void) {
     an_model_free(m);
 }
 
-/* --device auto (AMX prefill where the cost model says so) against --device cpu: the greedy
- * continuations of the reference prompts agree, or part only at a near-tie, reported. */
-static void auto_matches_cpu(const char *model) {
+/* --device DEV (auto: AMX prefill where the cost model says so; ane-ref: prefill matmuls as MIL
+ * programs through the reference ANE executor, fp16 activations and outputs) against --device
+ * cpu: the greedy continuations of the reference prompts agree, or part only at a near-tie,
+ * reported. */
+static void device_matches_cpu(const char *model, const char *dev) {
     const char *mp = t_shared_path(model), *rp = t_shared_path("reference/tinyscribe-28m-f16.json");
     if (!mp || !rp) {
         t_skip("needs ../shared (models and reference prompts)");
@@ -244,7 +246,7 @@ static void auto_matches_cpu(const char *model) {
         return;
     }
     an_ctx *c[2] = {0};
-    const char *devs[2] = {"cpu", "auto"};
+    const char *devs[2] = {"cpu", dev};
     for (int d = 0; d < 2; d++) {
         an_ctx_params cp = {.n_ctx = 512, .n_threads = 2, .kv_type = AN_KV_F32, .device = devs[d]};
         if (an_ctx_create(&c[d], m, &cp, &err) != AN_OK) T_FAIL("%s: %s", devs[d], err.msg);
@@ -266,7 +268,8 @@ static void auto_matches_cpu(const char *model) {
             total++;
             if (a != b) {
                 float gap = fabsf(l0[a] - l0[b]);
-                t_note("%s prompt %zu: cpu and auto part at token %d (%d vs %d), gap %.4f", model, g, i, a, b, (double)gap);
+                t_note("%s prompt %zu: cpu and %s part at token %d (%d vs %d), gap %.4f", model, g, dev, i, a, b,
+                       (double)gap);
                 T_CHECK(gap <= NEAR_TIE, "not a near-tie: gap %.4f", (double)gap);
                 split++;
                 break;
@@ -277,20 +280,24 @@ static void auto_matches_cpu(const char *model) {
         }
         T_CHECK(err.code == AN_OK, "%s", err.msg);
     }
-    t_note("%s: %d/%d greedy tokens identical with --device auto (%s) and --device cpu, %d near-tie split(s)", model,
-           same, total, c[1] ? an_ctx_devices(c[1]) : "?", split);
+    t_note("%s: %d/%d greedy tokens identical with --device %s (%s) and --device cpu, %d near-tie split(s)", model,
+           same, total, dev, c[1] ? an_ctx_devices(c[1]) : "?", split);
     t_json_free(ref);
     an_ctx_free(c[0]);
     an_ctx_free(c[1]);
     an_model_free(m);
 }
 
-static void auto_matches_cpu_f16(void) { auto_matches_cpu("models/tinyscribe-28m-f16.gguf"); }
-static void auto_matches_cpu_q8_0(void) { auto_matches_cpu("models/tinyscribe-28m-q8_0.gguf"); }
+static void auto_matches_cpu_f16(void) { device_matches_cpu("models/tinyscribe-28m-f16.gguf", "auto"); }
+static void auto_matches_cpu_q8_0(void) { device_matches_cpu("models/tinyscribe-28m-q8_0.gguf", "auto"); }
+static void ane_ref_matches_cpu_f16(void) { device_matches_cpu("models/tinyscribe-28m-f16.gguf", "ane-ref"); }
+static void ane_ref_matches_cpu_q8_0(void) { device_matches_cpu("models/tinyscribe-28m-q8_0.gguf", "ane-ref"); }
 
 const t_case t_suite_model[] = {
     {"auto_matches_cpu_f16", auto_matches_cpu_f16},
     {"auto_matches_cpu_q8_0", auto_matches_cpu_q8_0},
+    {"ane_ref_matches_cpu_f16", ane_ref_matches_cpu_f16},
+    {"ane_ref_matches_cpu_q8_0", ane_ref_matches_cpu_q8_0},
     {"greedy_tinyscribe_f16", greedy_tinyscribe_f16},
     {"greedy_tinyscribe_q8_0", greedy_tinyscribe_q8_0},
     {"greedy_qwen2", greedy_qwen2},

@@ -38,6 +38,10 @@ typedef struct an_device_i {
     /* Compile/repack one weight for this device (through the compile cache when the device has
      * one); idempotent. CPU: nothing to do. */
     an_status (*prepare)(an_device *d, const an_mat *w, an_err *err);
+    /* Devices that compile whole ops rather than weights (the ANE: one program per fused op,
+     * with a function per prompt-length bucket up to op->n): when non-NULL, the loader calls
+     * this instead of prepare() for each weight. Idempotent. */
+    an_status (*prepare_op)(an_device *d, const an_op *op, an_err *err);
     /* outs[i].y = x · op->w[i]ᵀ for n_w outputs; ws: an_device workspace (see wsize). */
     an_status (*run)(an_device *d, const an_op *op, const an_mm_out *outs, const float *x, an_pool *pool,
                      void *ws, an_err *err);
@@ -49,6 +53,10 @@ typedef struct an_device_i {
     size_t (*wsize)(an_device *d, int64_t k_max, int n_max, int nth);
     void (*sync)(an_device *d); /* wait for queued work (synchronous devices: no-op) */
     void (*free)(an_device *d);
+    /* true: `--device NAME` makes this device the only offload engine but still places each op
+     * by cost against the CPU (an ANE: decode stays on the CPU unless its cost model says
+     * otherwise); false: forcing puts every op it supports on it. */
+    bool forced_by_cost;
 } an_device_i;
 
 struct an_device {

@@ -11,6 +11,8 @@
 #include "core/log.h"
 #include "core/paths.h"
 #include "core/timer.h"
+#include "core/fp16.h"
+#include "quant/lut.h"
 #include "quant/quant.h"
 
 #define AN_VERSION_STR "anelm 0.3"
@@ -153,6 +155,7 @@ static an_status measure(an_sched *s, int di, uint32_t t, an_calib *out, an_err 
     const int64_t K = CALIB_K, M = CALIB_ROWS, NMAX = 1 << (AN_CALIB_NS - 1);
     const uint64_t rb = an_row_bytes(tt, (uint64_t)K);
     uint8_t *w = malloc(rb * (uint64_t)M);
+    uint16_t *lut = NULL;
     an_mat m = {.type = t, .rows = M, .cols = K, .row_bytes = rb, .data = w, .name = "calibration"};
     float *x = malloc(sizeof(float) * (size_t)(K * NMAX)), *y = malloc(sizeof(float) * (size_t)(M * NMAX));
     const int nth = an_pool_size(s->pool);
@@ -168,7 +171,19 @@ static an_status measure(an_sched *s, int di, uint32_t t, an_calib *out, an_err 
         seed = seed * 1664525u + 1013904223u;
         x[i] = (float)((seed >> 9) & 0x3fff) / 8192.0f - 1.0f;
     }
-    for (int64_t r = 0; r < M; r++) an_quant_row_ref((an_type)t, x + (r % NMAX) * K, w + (uint64_t)r * rb, K);
+    if (an_lut_is_type(t)) { /* palettized: random indices into one table shared by all rows */
+        const int k = 1 << an_lut_bits(t);
+        if (!(lut = malloc(sizeof *lut * (size_t)k))) {
+            st = an_err_set(err, AN_E_NOMEM, "calibration: out of memory");
+            goto out;
+        }
+        for (int j = 0; j < k; j++) lut[j] = an_f32_to_f16((float)(j - k / 2) / (float)k);
+        for (uint64_t i = 0; i < rb * (uint64_t)M; i++) seed = seed * 1664525u + 1013904223u, w[i] = (uint8_t)(seed >> 24);
+        m.lut = lut;
+        m.lut_group = (int32_t)M;
+    } else {
+        for (int64_t r = 0; r < M; r++) an_quant_row_ref((an_type)t, x + (r % NMAX) * K, w + (uint64_t)r * rb, K);
+    }
     if ((st = d->i->prepare(d, &m, err)) != AN_OK) goto out;
     snprintf(out->device, sizeof out->device, "%s", d->i->name);
     out->type = t;
@@ -189,6 +204,7 @@ static an_status measure(an_sched *s, int di, uint32_t t, an_calib *out, an_err 
 out:
     if (w && d->i->forget) d->i->forget(d, &m); /* w is freed below: no device may keep it */
     free(w);
+    free(lut);
     free(x);
     free(y);
     free(ws);
@@ -240,6 +256,18 @@ static void place(an_sched *s, const an_op *op, an_placement *p) {
             best_cost = c;
             best = i;
         }
+    }
+    if (s->forced >= 0 && s->dev[s->forced]->i->forced_by_cost) {
+        /* the forced engine is the only offload target, but still competes with the cpu */
+        const int f = s->forced;
+        p->dev = p->cost[f] >= 0 && p->cost[f] < p->cost[0] ? f : 0;
+        if (p->cost[f] < 0)
+            snprintf(p->cause, sizeof p->cause, "--device %s cannot run it (%s): cpu", s->dev[f]->i->name,
+                     why_not[f] ? why_not[f] : "unsupported");
+        else
+            snprintf(p->cause, sizeof p->cause, "--device %s, least predicted time: cpu %.3g ms, %s %.3g ms",
+                     s->dev[f]->i->name, p->cost[0] * 1e3, s->dev[f]->i->name, p->cost[f] * 1e3);
+        return;
     }
     if (s->forced >= 0) {
         if (p->cost[s->forced] >= 0) {
