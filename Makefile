@@ -113,7 +113,7 @@ fuzz-mil:
 .PHONY: fuzz-mil
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-fuzz build-clang build-macos
 
 .PHONY: all test san fuzz clean macos
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

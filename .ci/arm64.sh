@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SUITES=(core quant kernels matmul attention tokenizer)
+SUITES=(core quant kernels matmul attention tokenizer lut ane_mil ane_ref)
 CROSS=aarch64-linux-gnu-gcc
 SYSROOT=/usr/aarch64-linux-gnu
 BUILD=build-arm64
