@@ -12,7 +12,10 @@
  *   F16, 1 or 2 passes (fast modes; X only to bf16): 2e-5 (measured 3e-6 .. 5e-6).
  *   F32, 6 passes: dropped plane pairs < 2^-24 of each product: 1e-12 (measured ~8e-15).
  *   INT8 formats: exact integer block sums, f32 scaling and accumulation: 1e-12 (measured
- *     1e-15 .. 3e-14). */
+ *     1e-15 .. 3e-14).
+ *   LUT4/LUT6 (palettized, expanded to BF16 tiles a chunk at a time): table entries and
+ *     activations rounded to bf16 (2^-9 relative each), f32 accumulation, against the f32
+ *     activations of the CPU LUT path: 2e-5. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +24,8 @@
 #include "backends/backend.h"
 #include "backends/cpu/cpu.h"
 #include "core/cpu.h"
+#include "core/fp16.h"
+#include "quant/lut.h"
 #include "quant/quant.h"
 #include "t.h"
 
@@ -297,7 +302,70 @@ static void amx_availability(void) {
     if (!ok) t_skip("%s", why);
 }
 
+/* Palettized weights: random indices, random fp16 tables shared by groups of g rows, with and
+ * without row scales; rows not a multiple of 16 or of the chunk, K not a multiple of 32. */
+static void lut_one(uint32_t type, int M, int K, int N, int g, int scaled, an_pool *pool) {
+    const int bits = an_lut_bits(type), ne = 1 << bits;
+    unsigned seed = (unsigned)(M * 7 + K * 3 + N + g + bits * 101 + scaled);
+    const uint64_t rb = an_lut_row_bytes(bits, K);
+    uint8_t *data = calloc((size_t)(rb * (uint64_t)M), 1), *idx = malloc((size_t)K);
+    uint16_t *lut = malloc(sizeof(uint16_t) * (size_t)(M / g * ne)), *rs = malloc(sizeof(uint16_t) * (size_t)M);
+    for (int i = 0; i < M / g * ne; i++) lut[i] = an_f32_to_f16(frand(&seed));
+    for (int r = 0; r < M; r++) {
+        for (int k = 0; k < K; k++) idx[k] = (uint8_t)((seed = seed * 1664525u + 1013904223u) >> 24) & (ne - 1);
+        an_lut_pack_row(idx, K, bits, data + rb * (uint64_t)r);
+        rs[r] = an_f32_to_f16(0.5f + 0.01f * (float)(r % 37));
+    }
+    an_mat m = {.type = type, .rows = M, .cols = K, .row_bytes = rb, .data = data, .name = "lut",
+                .lut = lut, .lut_group = g, .row_scale = scaled ? rs : NULL};
+    float *x = malloc(sizeof(float) * (size_t)K * (size_t)N), *y = malloc(sizeof(float) * (size_t)M * (size_t)N);
+    for (size_t i = 0; i < (size_t)K * N; i++) x[i] = frand(&seed) * 3.0f;
+    for (size_t i = 0; i < (size_t)M * N; i++) y[i] = NAN;
+    an_err err = {0};
+    an_amx_weight *pw = NULL;
+    void *ws = aligned_alloc(64, (an_amx_wsize(K, N, an_pool_size(pool)) + 63) / 64 * 64);
+    if (an_amx_pack(&m, &pw, &err) != AN_OK) {
+        T_FAIL("%s pack: %s", an_type_name(type), err.msg);
+    } else {
+        an_mm_out o = {&m, y, M};
+        const an_amx_weight *wl[1] = {pw};
+        if (an_amx_matmul(pool, wl, &o, 1, x, N, ws, &err) != AN_OK) T_FAIL("matmul: %s", err.msg);
+        double num = 0, den = 0;
+        for (int n = 0; n < N; n++)
+            for (int r = 0; r < M; r++) {
+                const double ref = an_lut_dot_ref(&m, r, x + (size_t)n * K);
+                double got = y[(size_t)n * M + r];
+                if (got != got) got = 1e30;
+                num += (got - ref) * (got - ref), den += ref * ref;
+            }
+        const double e = num / den;
+        T_CHECK(e <= 2e-5, "%s M=%d K=%d N=%d g=%d scaled=%d: NMSE %.3e > 2e-5", an_type_name(type), M, K, N, g,
+                scaled, e);
+        t_note("%-4s M=%4d K=%4d N=%3d group %2d%s: NMSE %.2e (bound 2e-5)", an_type_name(type), M, K, N, g,
+               scaled ? " row scales" : "", e);
+    }
+    an_amx_weight_free(pw);
+    free(ws), free(x), free(y), free(data), free(idx), free(lut), free(rs);
+}
+
+static void amx_lut_matches_reference(void) {
+    if (!need_amx()) return;
+    an_pool *pool;
+    an_err err = {0};
+    an_pool_create(&pool, 2, &err);
+    const uint32_t types[] = {AN_TYPE_LUT4, AN_TYPE_LUT6};
+    for (int i = 0; i < 2; i++) {
+        lut_one(types[i], 48, 96, 13, 4, 0, pool);
+        lut_one(types[i], 70, 100, 33, 1, 1, pool);   /* a table per row; ragged K */
+        lut_one(types[i], 60, 64, 5, 3, 0, pool);     /* group boundaries inside 16-row tiles */
+        lut_one(types[i], 96, 2048, 40, 32, 1, pool); /* groups wider than a tile */
+        lut_one(types[i], 600, 4096, 70, 8, 0, pool); /* several chunks per thread */
+    }
+    an_pool_free(pool);
+}
+
 const t_case t_suite_amx[] = {
+    {"amx_lut_matches_reference", amx_lut_matches_reference},
     {"amx_availability", amx_availability},
     {"amx_matches_reference", amx_matches_reference},
     {"amx_f16_passes", amx_f16_passes},

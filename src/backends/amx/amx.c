@@ -115,6 +115,10 @@ static bool fmt_of(uint32_t type, fmt *f) {
     case AN_TYPE_Q4_K: *f = (fmt){AMX_KIND_I8, AMX_ACT_Q8_K32, 32, 0, 1}; return true;
     case AN_TYPE_Q5_K: *f = (fmt){AMX_KIND_I8, AMX_ACT_Q8_K32, 32, 0, 1}; return true;
     case AN_TYPE_Q6_K: *f = (fmt){AMX_KIND_I8, AMX_ACT_Q8_K16, 16, 0, 0}; return true; /* 16-wide scales */
+    /* palettized: bf16 table entries against bf16 activations, one pass; the rounding (2^-9
+     * relative) is far below the palettization's own error (LUT6 NMSE ~1e-4) */
+    case AN_TYPE_LUT4:
+    case AN_TYPE_LUT6: *f = (fmt){AMX_KIND_LUT, AMX_ACT_BF16, 32, 1, 0}; return true;
     default: return false;
     }
 }
@@ -132,7 +136,7 @@ bool an_amx_supports_type(uint32_t type) {
 typedef struct {
     char magic[8];
     uint32_t type, kind, act, kb, nplanes, has_min;
-    int64_t rows, cols, mp, kp, nblk;
+    int64_t rows, cols, mp, kp, nblk, lut_group, ntab;
     uint64_t off_tiles, off_ws, off_wm, total;
 } blob_hdr; /* first HDR_BYTES of the blob; this process's layout (a cache keys it by build) */
 _Static_assert(sizeof(blob_hdr) <= HDR_BYTES, "blob header");
@@ -148,10 +152,18 @@ static bool layout(const an_mat *w, blob_hdr *h) {
     h->nplanes = (uint32_t)f.nplanes, h->has_min = (uint32_t)f.has_min;
     h->rows = w->rows, h->cols = w->cols;
     h->mp = (w->rows + 31) / 32 * 32;
-    h->kp = f.kind == AMX_KIND_BF16 ? (w->cols + 31) / 32 * 32 : w->cols;
+    h->kp = f.kind != AMX_KIND_I8 ? (w->cols + 31) / 32 * 32 : w->cols;
     h->nblk = h->kp / f.kb;
     const uint64_t ngrp = (uint64_t)h->mp / 16, nb = (uint64_t)h->nblk;
     h->off_tiles = HDR_BYTES;
+    if (f.kind == AMX_KIND_LUT) { /* indices, row scales, tables of 64 bf16 */
+        if (!w->lut || w->lut_group <= 0 || w->rows % w->lut_group) return false;
+        h->lut_group = w->lut_group, h->ntab = w->rows / w->lut_group;
+        h->off_ws = ALIGN64(h->off_tiles + ngrp * nb * 512);
+        h->off_wm = ALIGN64(h->off_ws + (uint64_t)h->mp * 4);
+        h->total = ALIGN64(h->off_wm + (uint64_t)h->ntab * 128);
+        return true;
+    }
     uint64_t tiles = f.kind == AMX_KIND_BF16 ? (uint64_t)f.nplanes * ngrp * nb * 1024 : ngrp * nb * (uint64_t)f.kb * 16;
     h->off_ws = ALIGN64(h->off_tiles + tiles);
     uint64_t sc = f.kind == AMX_KIND_I8 ? ngrp * nb * 16 * 4 : 0;
@@ -282,7 +294,24 @@ an_status an_amx_pack_into(const an_mat *w, void *buf, size_t cap, an_err *err) 
     memcpy(base, &h, sizeof h);
     const int64_t K = h.cols, nb = h.nblk, ngrp = h.mp / 16;
     uint8_t *tiles = base + h.off_tiles;
-    if (h.kind == AMX_KIND_BF16) {
+    if (h.kind == AMX_KIND_LUT) {
+        const int bits = h.type == AN_TYPE_LUT4 ? 4 : 6;
+        float *ws = (float *)(base + h.off_ws);
+        uint16_t *lut = (uint16_t *)(base + h.off_wm);
+        for (int64_t t = 0; t < h.ntab; t++)
+            for (int e = 0; e < (1 << bits); e++) lut[t * 64 + e] = an_f32_to_bf16(an_f16_to_f32(w->lut[(t << bits) + e]));
+        for (int64_t r = 0; r < h.rows; r++) {
+            const uint8_t *row = (const uint8_t *)w->data + (uint64_t)r * w->row_bytes;
+            ws[r] = w->row_scale ? an_f16_to_f32(w->row_scale[r]) : 1.0f;
+            uint8_t *t = tiles + (size_t)((r / 16) * nb) * 512 + (size_t)(r % 16) * 2;
+            for (int64_t k = 0; k < K; k++) { /* bit stream element k (LSB-first) */
+                const uint64_t bit = (uint64_t)k * (uint64_t)bits;
+                const unsigned v = (unsigned)(row[bit / 8] | (bit / 8 + 1 < w->row_bytes ? row[bit / 8 + 1] << 8 : 0));
+                t[(size_t)(k / 32) * 512 + (size_t)((k % 32) / 2) * 32 + (size_t)(k % 2)] =
+                    (uint8_t)((v >> (bit % 8)) & ((1u << bits) - 1));
+            }
+        }
+    } else if (h.kind == AMX_KIND_BF16) {
         float *row = malloc(sizeof(float) * (size_t)K);
         if (!row) return an_err_set(err, AN_E_NOMEM, "amx: pack scratch");
         const size_t plane = (size_t)(ngrp * nb) * 1024;
@@ -346,10 +375,12 @@ an_status an_amx_weight_view(const void *blob, size_t n, const an_mat *w, an_amx
     p->kind = (int)h.kind, p->act = (int)h.act, p->kb = (int)h.kb, p->nplanes = (int)h.nplanes;
     p->has_min = (int)h.has_min;
     p->mp = h.mp, p->kp = h.kp, p->nblk = h.nblk, p->ngrp = h.mp / 16;
+    p->lut_group = h.lut_group, p->ntab = h.ntab;
     const uint8_t *base = blob;
     p->tiles = base + h.off_tiles;
     p->ws = (const float *)(base + h.off_ws);
     p->wm = (const float *)(base + h.off_wm);
+    if (h.kind == AMX_KIND_LUT) p->lut = (const uint16_t *)(base + h.off_wm), p->wm = NULL;
     *out = p;
     return AN_OK;
 }
@@ -380,9 +411,18 @@ const an_mat *an_amx_weight_mat(const an_amx_weight *w) { return &w->src; }
 
 /* ---- matmul ------------------------------------------------------------------------------- */
 
+/* Rows of one chunk stay in L2 (<= ~1 MiB of packed weights) while every token block passes
+ * over them; each token block's panel (32 x K) is reused by all the chunk's row blocks. */
+#define CHUNK_BYTES (1u << 20)
+
 /* Per-thread scratch: a converted activation row (<= 4 bytes per element), the 32 x 32 float
- * output block and the 32 x 32 int32 block. */
-static size_t per_thread_bytes(int64_t kp) { return ALIGN64((size_t)kp * 4 + 512) + 2 * 4096; }
+ * output block, the 32 x 32 int32 block, and a chunk of LUT rows expanded to BF16 tiles (at
+ * least one 32-row block). */
+static size_t lut_chunk_bytes(int64_t kp) {
+    const size_t blk = (size_t)kp * 64;
+    return blk > CHUNK_BYTES ? blk : CHUNK_BYTES;
+}
+static size_t per_thread_bytes(int64_t kp) { return ALIGN64((size_t)kp * 4 + 512) + 2 * 4096 + lut_chunk_bytes(kp); }
 
 static size_t panel_bytes(int64_t kp, int np) {
     const size_t bf = 3 * ALIGN64((size_t)np * (size_t)kp * 2);
@@ -479,15 +519,12 @@ static int locate(const amx_job *j, int64_t u, int64_t *local) {
     return -1;
 }
 
-/* Rows of one chunk stay in L2 (<= ~1 MiB of packed weights) while every token block passes
- * over them; each token block's panel (32 x K) is reused by all the chunk's row blocks. */
-#define CHUNK_BYTES (1u << 20)
-
 static void job_gemm(void *arg, int ith, int nth) {
     amx_job *j = arg;
     uint8_t *thr = j->thr + (size_t)ith * j->per_thread;
     float *c = (float *)(thr + ALIGN64((size_t)j->p.kp * 4 + 512));
     int32_t *ib = (int32_t *)(c + 1024);
+    uint16_t *xl = (uint16_t *)(ib + 1024); /* expanded LUT rows (lut_chunk_bytes) */
     int cfg_kind = -1, cfg_kb = -1;
     int64_t u = j->units * ith / nth;
     const int64_t u1 = j->units * (ith + 1) / nth;
@@ -496,20 +533,33 @@ static void job_gemm(void *arg, int ith, int nth) {
         const int o = locate(j, u, &lb);
         const an_amx_weight *w = j->w[o];
         const an_mm_out *out = &j->outs[o];
-        if (w->kind != cfg_kind || w->kb != cfg_kb) {
-            an_amx_k_config(w->kind, w->kb);
-            cfg_kind = w->kind, cfg_kb = w->kb;
+        const int kind = w->kind == AMX_KIND_LUT ? AMX_KIND_BF16 : w->kind; /* LUT runs on BF16 tiles */
+        if (kind != cfg_kind || w->kb != cfg_kb) {
+            an_amx_k_config(kind, w->kb);
+            cfg_kind = kind, cfg_kb = w->kb;
         }
         const int npl = w->kind == AMX_KIND_BF16 ? w->nplanes : 1;
-        const size_t blk_bytes = (size_t)w->kp * 32 * (w->kind == AMX_KIND_BF16 ? 2 * (size_t)npl : 1);
+        const size_t blk_bytes = (size_t)w->kp * 32 * (w->kind != AMX_KIND_I8 ? 2 * (size_t)npl : 1);
         int64_t rb = (int64_t)(CHUNK_BYTES / blk_bytes);
         if (rb < 1) rb = 1;
         if (rb > w->mp / 32 - lb) rb = w->mp / 32 - lb;
         if (rb > u1 - u) rb = u1 - u;
+        an_amx_weight xw; /* LUT: the chunk's rows expanded, as a one-plane BF16 weight */
+        if (w->kind == AMX_KIND_LUT) {
+            an_amx_k_expand_lut(w, 2 * lb, 2 * rb, xl);
+            xw = *w;
+            xw.kind = AMX_KIND_BF16, xw.nplanes = 1, xw.ngrp = 2 * rb, xw.tiles = (const uint8_t *)xl;
+        }
         for (int t0 = 0; t0 < j->n; t0 += 32) {
             const int nt = j->n - t0 < 32 ? j->n - t0 : 32, two_a = nt > 16;
             for (int64_t b = lb; b < lb + rb; b++) {
-                if (w->kind == AMX_KIND_BF16) {
+                if (w->kind == AMX_KIND_LUT) {
+                    static const uint8_t one[1][2] = {{0, 0}};
+                    an_amx_k_block_bf16(&xw, &j->p, 2 * (b - lb), t0, two_a, one, 1, c);
+                    const int64_t r0 = b * 32;
+                    for (int t = 0; t < nt; t++) /* each row's scale (1 when the matrix has none) */
+                        for (int r = 0; r < 32; r++) c[t * 32 + r] *= w->ws[r0 + r];
+                } else if (w->kind == AMX_KIND_BF16) {
                     const bool f16 = w->act == AMX_ACT_F16, f32 = w->act == AMX_ACT_F32;
                     static const uint8_t one[1][2] = {{0, 0}};
                     an_amx_k_block_bf16(w, &j->p, 2 * b, t0, two_a, f16 || f32 ? (const uint8_t(*)[2])j->pass : one,
@@ -551,7 +601,7 @@ an_status an_amx_matmul(an_pool *pool, const an_amx_weight *const *w, const an_m
         amx_panel *p = &j.p;
         p->act = w[o0]->act, p->kb = w[o0]->kb, p->kp = w[o0]->kp, p->nblk = w[o0]->nblk;
         p->np = (n + 31) / 32 * 32;
-        p->nplanes = w[o0]->kind == AMX_KIND_BF16 ? w[o0]->nplanes : 0;
+        p->nplanes = w[o0]->kind == AMX_KIND_BF16 ? w[o0]->nplanes : w[o0]->kind == AMX_KIND_LUT ? 1 : 0;
         uint8_t *b = (uint8_t *)ALIGN64((uintptr_t)ws);
         const size_t pb = ALIGN64((size_t)p->np * (size_t)p->kp * 2);
         if (p->nplanes) {

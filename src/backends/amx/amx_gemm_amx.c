@@ -172,3 +172,38 @@ void an_amx_k_block_i8(const an_amx_weight *w, const amx_panel *a, int64_t g, in
         }
     }
 }
+
+/* The 16 rows of a group may use several tables (lut_group < 16, or a group boundary inside);
+ * each table fills the lanes of its rows: a tile row of 32 bf16 lanes holds rows 0..15 of two
+ * adjacent k, so lane l belongs to row l / 2. One VPERMT2W looks up 64 bf16 entries (LUT6; a
+ * LUT4 table uses the first 16). */
+void an_amx_k_expand_lut(const an_amx_weight *w, int64_t g0, int64_t ng, uint16_t *dst) {
+    const int64_t nb = w->nblk, G = w->lut_group;
+    for (int64_t g = g0; g < g0 + ng; g++) {
+        __m512i tlo[16], thi[16];
+        __mmask32 lanes[16];
+        int nt = 0;
+        int64_t prev = -1;
+        for (int r = 0; r < 16; r++) {
+            int64_t row = g * 16 + r;
+            if (row >= w->src.rows) row = w->src.rows - 1; /* padding rows: any finite value */
+            const int64_t t = row / G;
+            if (t != prev) { /* rows are in order, so a table's rows are contiguous */
+                tlo[nt] = _mm512_loadu_si512(w->lut + t * 64);
+                thi[nt] = _mm512_loadu_si512(w->lut + t * 64 + 32);
+                lanes[nt++] = 0;
+                prev = t;
+            }
+            lanes[nt - 1] |= (__mmask32)3u << (2 * r);
+        }
+        const uint8_t *src = w->tiles + (size_t)(g * nb) * 512;
+        uint16_t *out = dst + (size_t)((g - g0) * nb) * 512;
+        for (int64_t i = 0; i < nb * 16; i++) { /* 32 indices -> 32 bf16 per tile row */
+            const __m512i idx = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(src + i * 32)));
+            __m512i v = _mm512_permutex2var_epi16(tlo[0], idx, thi[0]);
+            for (int k = 1; k < nt; k++)
+                v = _mm512_mask_mov_epi16(v, lanes[k], _mm512_permutex2var_epi16(tlo[k], idx, thi[k]));
+            _mm512_storeu_si512(out + i * 32, v);
+        }
+    }
+}

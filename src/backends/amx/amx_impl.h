@@ -8,7 +8,7 @@
 
 #include "backends/amx/amx.h"
 
-enum { AMX_KIND_BF16 = 0, AMX_KIND_I8 = 1 };
+enum { AMX_KIND_BF16 = 0, AMX_KIND_I8 = 1, AMX_KIND_LUT = 2 };
 
 /* Activation formats (one conversion serves all weights of the same format and K). */
 enum {
@@ -27,13 +27,20 @@ enum {
  *         VNNI order, byte (k%32/2)*64 + (r%16)*4 + (k%2)*2 holds bf16 W[16g + r%16][32s + k%32].
  *   INT8: tiles[g][b] for row group g and block b (kb k): kb*16 bytes in VNNI order,
  *         byte (k%kb/4)*64 + (r%16)*4 + k%4 holds the int8 quant; ws[g][b][16] the float scale
- *         of each row's block, wm[g][b][16] its additive min (has_min). */
+ *         of each row's block, wm[g][b][16] its additive min (has_min).
+ *   LUT:  palettized (LUT4/LUT6) weights stay indices: tiles[g][s] 512 one-byte indices in the
+ *         element order of a BF16 tile, expanded to BF16 tiles a chunk of rows at a time when
+ *         the matmul runs (an_amx_k_expand_lut), never for the whole matrix; lut[t][64] the
+ *         bf16 tables (table t serves rows [t*lut_group, (t+1)*lut_group)); ws[mp] each row's
+ *         scale, applied to the outputs. */
 struct an_amx_weight {
     an_mat src; /* shape and type (data not kept) */
     int kind, act, kb, nplanes, has_min;
     int64_t mp, kp, nblk, ngrp;
+    int64_t lut_group, ntab;
     const uint8_t *tiles;
     const float *ws, *wm;
+    const uint16_t *lut;
     void *owned; /* the blob, when an_amx_pack allocated it */
 };
 
@@ -67,6 +74,10 @@ void an_amx_k_block_bf16(const an_amx_weight *w, const amx_panel *a, int64_t g, 
 
 /* Same for INT8 weights: per block, int32 tiles scaled by ws * as (+ wm * am) into c. ib:
  * 32 x 32 int32 scratch. Needs an_amx_k_config(INT8, w->kb). */
+/* Expands 16-row groups [g0, g0 + ng) of a LUT weight into BF16 tiles dst[ng][nblk][512]
+ * (the layout an_amx_k_block_bf16 reads, one plane). */
+void an_amx_k_expand_lut(const an_amx_weight *w, int64_t g0, int64_t ng, uint16_t *dst);
+
 void an_amx_k_block_i8(const an_amx_weight *w, const amx_panel *a, int64_t g, int t0, int two_a, float *c,
                        int32_t *ib);
 #endif
