@@ -38,9 +38,10 @@ typedef struct an_device_i {
     /* Compile/repack one weight for this device (through the compile cache when the device has
      * one); idempotent. CPU: nothing to do. */
     an_status (*prepare)(an_device *d, const an_mat *w, an_err *err);
-    /* Devices that compile whole ops rather than weights (the ANE: one program per fused op,
-     * with a function per prompt-length bucket up to op->n): when non-NULL, the loader calls
-     * this instead of prepare() for each weight. Idempotent. */
+    /* Devices that compile whole ops rather than weights (the ANE: programs whose functions
+     * are (op, prompt-length bucket up to op->n) pairs): when non-NULL, the loader calls this
+     * instead of prepare() for each weight, once per op, then once with op == NULL to end the
+     * batch (the device may compile the collected ops together). Idempotent. */
     an_status (*prepare_op)(an_device *d, const an_op *op, an_err *err);
     /* outs[i].y = x · op->w[i]ᵀ for n_w outputs; ws: an_device workspace (see wsize). */
     an_status (*run)(an_device *d, const an_op *op, const an_mm_out *outs, const float *x, an_pool *pool,

@@ -16,22 +16,32 @@
 #define ANE_EMIT_VERSION 1
 #define PAYLOAD_MAGIC 0x50454e41u /* "ANEP" */
 
+/* One compiled program: the functions of one or more ops. */
 typedef struct {
-    const an_mat *w[AN_OP_MAX_W]; /* the op's weights (identity: data pointers and count) */
-    int n_w;
     int n_fns;
     struct an_mil_io *io; /* [n_fns] */
     an_mil_ref *ref;      /* ane-ref */
     an_ane_prog *hw;      /* ane */
+} bank;
+
+/* One op (its weights: identity by data pointers, count, formats and shapes) and where its
+ * functions live: bank, functions fn0 .. fn0 + n_buckets - 1 for buckets 32, 64, ... */
+typedef struct {
+    const an_mat *w[AN_OP_MAX_W];
+    int n_w;
+    int bank; /* -1: collected, not built yet */
+    int fn0;
 } prog_entry;
 
 typedef struct {
     an_ane_params p;
+    int n_buckets;            /* functions per op: buckets up to n_max */
     prog_entry *e;
     int n, cap;
+    bank *banks;
+    int n_banks;              /* programs compiled (the compile budget counts these) */
     uint16_t *in, *out;       /* fp16 staging for one evaluation */
     size_t in_cap, out_cap;   /* elements */
-    int compiles;             /* programs prepared by this device (plans report it) */
 } ane_ctx;
 
 an_ane_family an_ane_family_from_env(void) {
@@ -77,16 +87,18 @@ double an_ane_cost_model(an_ane_family f, const an_op *op) {
 
 /* ---- programs ---------------------------------------------------------------------------- */
 
+static bool same_op(const prog_entry *e, const an_op *op) {
+    if (e->n_w != op->n_w) return false;
+    for (int k = 0; k < op->n_w; k++)
+        if (e->w[k]->data != op->w[k]->data || e->w[k]->type != op->w[k]->type || e->w[k]->rows != op->w[k]->rows ||
+            e->w[k]->cols != op->w[k]->cols)
+            return false;
+    return true;
+}
+
 static prog_entry *find(ane_ctx *c, const an_op *op) {
-    for (int i = 0; i < c->n; i++) {
-        prog_entry *e = &c->e[i];
-        if (e->n_w != op->n_w) continue;
-        int same = 1;
-        for (int k = 0; k < op->n_w && same; k++)
-            same = e->w[k]->data == op->w[k]->data && e->w[k]->type == op->w[k]->type &&
-                   e->w[k]->rows == op->w[k]->rows && e->w[k]->cols == op->w[k]->cols;
-        if (same) return e;
-    }
+    for (int i = 0; i < c->n; i++)
+        if (same_op(&c->e[i], op)) return &c->e[i];
     return NULL;
 }
 
@@ -121,31 +133,23 @@ static bool ane_supports(an_device *d, const an_op *op, const char **why) {
 
 static double ane_cost(an_device *d, const an_op *op) { return an_ane_cost_model(((ane_ctx *)d->ctx)->p.family, op); }
 
-/* Cache key of the program for these weights and buckets: the weights' content (tables and
- * row scales of palettized ones included) and everything else that shapes the emitted text
- * and blob. */
-static an_cache_key program_key(const ane_ctx *c, const an_op *op, int n_fns) {
-    an_cache_keyer kb;
-    an_cache_key_init(&kb);
-    an_cache_key_add_str(&kb, "ane-mil");
-    an_cache_key_add_u64(&kb, ANE_EMIT_VERSION);
-    an_cache_key_add_u64(&kb, (uint64_t)c->p.family);
-    an_cache_key_add_u64(&kb, (uint64_t)n_fns);
-    an_cache_key_add_u64(&kb, (uint64_t)op->n_w);
+/* Adds to kb everything about op's weights that shapes the emitted text and blob: their content
+ * (tables and row scales of palettized ones included), formats and shapes. */
+static void key_add_op(an_cache_keyer *kb, const prog_entry *op) {
+    an_cache_key_add_u64(kb, (uint64_t)op->n_w);
     for (int i = 0; i < op->n_w; i++) {
         const an_mat *m = op->w[i];
-        an_cache_key_add(&kb, m->data, m->row_bytes * (uint64_t)m->rows);
-        an_cache_key_add_u64(&kb, m->type);
-        an_cache_key_add_u64(&kb, (uint64_t)m->rows);
-        an_cache_key_add_u64(&kb, (uint64_t)m->cols);
+        an_cache_key_add(kb, m->data, m->row_bytes * (uint64_t)m->rows);
+        an_cache_key_add_u64(kb, m->type);
+        an_cache_key_add_u64(kb, (uint64_t)m->rows);
+        an_cache_key_add_u64(kb, (uint64_t)m->cols);
         if (m->lut) {
             const uint64_t nt = (uint64_t)(m->rows / m->lut_group) << (m->type - AN_TYPE_LUT_BASE);
-            an_cache_key_add(&kb, m->lut, nt * 2);
-            an_cache_key_add_u64(&kb, (uint64_t)m->lut_group);
-            an_cache_key_add(&kb, m->row_scale, m->row_scale ? (size_t)m->rows * 2 : 0);
+            an_cache_key_add(kb, m->lut, nt * 2);
+            an_cache_key_add_u64(kb, (uint64_t)m->lut_group);
+            an_cache_key_add(kb, m->row_scale, m->row_scale ? (size_t)m->rows * 2 : 0);
         }
     }
-    return an_cache_key_final(&kb);
 }
 
 /* Cache payload: u32 magic, u32 n_fns, u64 text_len, u64 blob_len, io[n_fns], text, blob. */
@@ -154,10 +158,10 @@ typedef struct {
     uint64_t text_len, blob_len;
 } payload_head;
 
-static an_status payload_put(an_cache *cache, const an_cache_key *k, const an_mil_program *pr) {
+static void payload_put(an_cache *cache, const an_cache_key *k, const an_mil_program *pr) {
     const size_t n = sizeof(payload_head) + (size_t)pr->n_fns * sizeof *pr->io + pr->text_len + pr->blob_len;
     uint8_t *buf = malloc(n);
-    if (!buf) return AN_E_NOMEM;
+    if (!buf) return; /* a failed store only costs an emit later */
     payload_head h = {PAYLOAD_MAGIC, (uint32_t)pr->n_fns, pr->text_len, pr->blob_len};
     uint8_t *q = buf;
     memcpy(q, &h, sizeof h), q += sizeof h;
@@ -165,14 +169,12 @@ static an_status payload_put(an_cache *cache, const an_cache_key *k, const an_mi
     memcpy(q, pr->text, pr->text_len), q += pr->text_len;
     memcpy(q, pr->blob, pr->blob_len);
     an_err e = {0};
-    an_status s = an_cache_put(cache, k, buf, n, &e);
-    if (s != AN_OK) an_log(1, "ane: compile cache: %s\n", e.msg);
+    if (an_cache_put(cache, k, buf, n, &e) != AN_OK) an_log(1, "ane: compile cache: %s\n", e.msg);
     free(buf);
-    return s;
 }
 
 /* A view of a cached payload as a program (text and blob borrowed from the mapping; io copied
- * so the entry can outlive the mapping). */
+ * so the bank can outlive the mapping). */
 static bool payload_view(const uint8_t *p, size_t n, int n_fns, an_mil_program *out) {
     payload_head h;
     if (n < sizeof h) return false;
@@ -191,10 +193,10 @@ static bool payload_view(const uint8_t *p, size_t n, int n_fns, an_mil_program *
     return true;
 }
 
-/* Staging buffers large enough for every function of e (allocated here, never in run()). */
-static an_status grow_staging(ane_ctx *c, const prog_entry *e, an_err *err) {
-    for (int f = 0; f < e->n_fns; f++) {
-        const struct an_mil_io *io = &e->io[f];
+/* Staging buffers large enough for every function of b (allocated here, never in run()). */
+static an_status grow_staging(ane_ctx *c, const bank *b, an_err *err) {
+    for (int f = 0; f < b->n_fns; f++) {
+        const struct an_mil_io *io = &b->io[f];
         size_t ni = 0, no = 0;
         for (int i = 0; i < io->n_in; i++) ni += (size_t)io->n * (size_t)io->in_width[i];
         for (int o = 0; o < io->n_out; o++) no += (size_t)io->n * (size_t)io->out_width[o];
@@ -214,7 +216,7 @@ static an_status grow_staging(ane_ctx *c, const prog_entry *e, an_err *err) {
 
 /* The bridge's known-answer test: every function on a deterministic input, answered by the
  * reference executor (same program, same numerics contract). */
-static an_status load_hardware(ane_ctx *c, prog_entry *e, const an_mil_program *pr, an_err *err) {
+static an_status load_hardware(ane_ctx *c, bank *b, const an_mil_program *pr, an_err *err) {
     an_mil_ref *ref = NULL;
     AN_TRY(an_mil_ref_load(&ref, pr->text, pr->text_len, pr->blob, pr->blob_len, err));
     an_status s = AN_OK;
@@ -246,7 +248,7 @@ static an_status load_hardware(ane_ctx *c, prog_entry *e, const an_mil_program *
                               .n_fns = nf, .io = pr->io, .cache_dir = c->p.cache ? an_cache_path(c->p.cache) : NULL,
                               .ref_in = (const uint16_t *const *const *)rin,
                               .ref_out = (const uint16_t *const *const *)rout, .tol_abs = 5e-2f, .tol_rel = 2e-2f};
-        s = an_ane_prog_load(&e->hw, &d, err);
+        s = an_ane_prog_load(&b->hw, &d, err);
     }
     for (int f = 0; f < nf; f++) {
         for (int i = 0; rin && rin[f] && i < AN_MIL_MAX_IN; i++) free(rin[f][i]);
@@ -260,29 +262,28 @@ static an_status load_hardware(ane_ctx *c, prog_entry *e, const an_mil_program *
     return s;
 }
 
-static an_status ane_prepare_op(an_device *d, const an_op *op, an_err *err) {
-    ane_ctx *c = d->ctx;
-    if (find(c, op)) return AN_OK;
-    if (c->p.hardware && c->compiles >= AN_ANE_COMPILE_BUDGET)
-        return an_err_set(err, AN_E_UNSUPPORTED, "ane: compile budget of %d programs reached at %s",
-                          AN_ANE_COMPILE_BUDGET, op->name ? op->name : "?");
-    if (c->n == c->cap) {
-        int nc = c->cap ? c->cap * 2 : 64;
-        prog_entry *ne = realloc(c->e, (size_t)nc * sizeof *ne);
-        if (!ne) return an_err_set(err, AN_E_NOMEM, "ane: program table");
-        c->e = ne, c->cap = nc;
-    }
-    const int n_fns = an_ane_bucket(c->p.n_max) / AN_ANE_BUCKET;
-    const an_cache_key k = program_key(c, op, n_fns);
+/* Emits (or takes from the compile cache) and loads the program of entries e[0 .. n-1]: one
+ * function per (op, bucket), op-major, into bank b. */
+static an_status build_bank(ane_ctx *c, prog_entry *e, int n, bank *b, an_err *err) {
+    const int per_op = c->n_buckets, n_fns = n * per_op;
+    an_cache_keyer kb;
+    an_cache_key_init(&kb);
+    an_cache_key_add_str(&kb, "ane-mil-bank");
+    an_cache_key_add_u64(&kb, ANE_EMIT_VERSION);
+    an_cache_key_add_u64(&kb, (uint64_t)c->p.family);
+    an_cache_key_add_u64(&kb, (uint64_t)per_op);
+    for (int i = 0; i < n; i++) key_add_op(&kb, &e[i]);
+    const an_cache_key k = an_cache_key_final(&kb);
     an_mil_program pr = {0};
     an_cache_blob *blob = NULL;
     bool from_cache = false;
-    if (c->p.cache && an_cache_enabled(c->p.cache)) {
-        an_err e = {0};
-        if (an_cache_get(c->p.cache, &k, &blob, &e) == AN_OK && blob) {
+    const bool use_cache = c->p.cache && an_cache_enabled(c->p.cache);
+    if (use_cache) {
+        an_err ce = {0};
+        if (an_cache_get(c->p.cache, &k, &blob, &ce) == AN_OK && blob) {
             from_cache = payload_view(an_cache_blob_data(blob), an_cache_blob_size(blob), n_fns, &pr);
             if (!from_cache) {
-                an_log(1, "ane: cached program for %s does not match; emitting it again\n", op->name ? op->name : "?");
+                an_log(1, "ane: a cached program does not match its key's shape; emitting it again\n");
                 an_cache_blob_free(blob);
                 blob = NULL;
             }
@@ -291,29 +292,28 @@ static an_status ane_prepare_op(an_device *d, const an_op *op, an_err *err) {
     if (!from_cache) {
         an_mil_fn *fns = calloc((size_t)n_fns, sizeof *fns);
         if (!fns) return an_err_set(err, AN_E_NOMEM, "ane: program functions");
-        for (int f = 0; f < n_fns; f++) {
-            fns[f].kind = AN_MIL_LINEAR;
-            fns[f].n_w = op->n_w;
-            for (int i = 0; i < op->n_w; i++) fns[f].w[i] = op->w[i];
-            fns[f].n = (f + 1) * AN_ANE_BUCKET;
-        }
+        for (int i = 0; i < n; i++)
+            for (int f = 0; f < per_op; f++) {
+                an_mil_fn *fn = &fns[i * per_op + f];
+                fn->kind = AN_MIL_LINEAR;
+                fn->n_w = e[i].n_w;
+                for (int w = 0; w < e[i].n_w; w++) fn->w[w] = e[i].w[w];
+                fn->n = (f + 1) * AN_ANE_BUCKET;
+            }
         an_status s = an_mil_emit(fns, n_fns, c->p.family, &pr, err);
         free(fns);
         AN_TRY(s);
-        if (c->p.cache && an_cache_enabled(c->p.cache)) payload_put(c->p.cache, &k, &pr);
+        if (use_cache) payload_put(c->p.cache, &k, &pr);
     }
-    prog_entry *e = &c->e[c->n];
-    memset(e, 0, sizeof *e);
-    e->n_w = op->n_w;
-    for (int i = 0; i < op->n_w; i++) e->w[i] = op->w[i];
-    e->n_fns = pr.n_fns;
+    memset(b, 0, sizeof *b);
+    b->n_fns = pr.n_fns;
     an_status s = AN_OK;
-    if (!(e->io = malloc((size_t)pr.n_fns * sizeof *e->io))) s = an_err_set(err, AN_E_NOMEM, "ane: program table");
-    else memcpy(e->io, pr.io, (size_t)pr.n_fns * sizeof *e->io);
+    if (!(b->io = malloc((size_t)pr.n_fns * sizeof *b->io))) s = an_err_set(err, AN_E_NOMEM, "ane: program table");
+    else memcpy(b->io, pr.io, (size_t)pr.n_fns * sizeof *b->io);
     if (s == AN_OK)
-        s = c->p.hardware ? load_hardware(c, e, &pr, err)
-                          : an_mil_ref_load(&e->ref, pr.text, pr.text_len, pr.blob, pr.blob_len, err);
-    if (s == AN_OK) s = grow_staging(c, e, err);
+        s = c->p.hardware ? load_hardware(c, b, &pr, err)
+                          : an_mil_ref_load(&b->ref, pr.text, pr.text_len, pr.blob, pr.blob_len, err);
+    if (s == AN_OK) s = grow_staging(c, b, err);
     if (from_cache) {
         free(pr.io);
         an_cache_blob_free(blob);
@@ -321,14 +321,77 @@ static an_status ane_prepare_op(an_device *d, const an_op *op, an_err *err) {
         an_mil_program_free(&pr);
     }
     if (s != AN_OK) {
-        an_mil_ref_free(e->ref);
-        an_ane_prog_free(e->hw);
-        free(e->io);
-        return s;
+        an_mil_ref_free(b->ref);
+        an_ane_prog_free(b->hw);
+        free(b->io);
+        memset(b, 0, sizeof *b);
     }
-    c->n++;
-    c->compiles++;
-    return AN_OK;
+    return s;
+}
+
+/* Ops are collected one by one, then compiled together so they can share banks: one program
+ * holds the functions of several consecutive ops (research/ane.md §1.3), as few programs as
+ * the bank caps allow, which keeps a model of any depth inside the per-process compile budget
+ * (the prototype compiled every weight once per prompt length). */
+static an_status ane_prepare_op(an_device *d, const an_op *op, an_err *err) {
+    ane_ctx *c = d->ctx;
+    if (op) {
+        if (find(c, op)) return AN_OK;
+        if (c->n == c->cap) {
+            int nc = c->cap ? c->cap * 2 : 64;
+            prog_entry *ne = realloc(c->e, (size_t)nc * sizeof *ne);
+            if (!ne) return an_err_set(err, AN_E_NOMEM, "ane: program table");
+            c->e = ne, c->cap = nc;
+        }
+        prog_entry *e = &c->e[c->n++];
+        memset(e, 0, sizeof *e);
+        e->n_w = op->n_w;
+        for (int i = 0; i < op->n_w; i++) e->w[i] = op->w[i];
+        e->bank = -1;
+        return AN_OK;
+    }
+    /* the end of a batch: bank and build every op not built yet */
+    int first = c->n;
+    for (int i = 0; i < c->n; i++)
+        if (c->e[i].bank < 0) {
+            first = i;
+            break;
+        }
+    const int n_new = c->n - first;
+    if (n_new == 0) return AN_OK;
+    uint64_t *bytes = calloc((size_t)n_new, sizeof *bytes);
+    int *nf = calloc((size_t)n_new, sizeof *nf), *bank_of = calloc((size_t)n_new, sizeof *bank_of), n_banks = 0;
+    an_status s = bytes && nf && bank_of ? AN_OK : an_err_set(err, AN_E_NOMEM, "ane: bank plan");
+    for (int i = 0; s == AN_OK && i < n_new; i++) {
+        const prog_entry *e = &c->e[first + i];
+        for (int w = 0; w < e->n_w; w++) bytes[i] += (uint64_t)e->w[w]->rows * (uint64_t)e->w[w]->cols * 2;
+        nf[i] = c->n_buckets;
+    }
+    if (s == AN_OK)
+        s = an_ane_bank_plan(bytes, nf, n_new, AN_ANE_COMPILE_BUDGET - c->n_banks, bank_of, &n_banks, err);
+    if (s == AN_OK) {
+        bank *nb = realloc(c->banks, (size_t)(c->n_banks + n_banks) * sizeof *nb);
+        if (!nb) s = an_err_set(err, AN_E_NOMEM, "ane: banks");
+        else c->banks = nb;
+    }
+    for (int bi = 0, i = 0; s == AN_OK && bi < n_banks; bi++) {
+        int j = i;
+        while (j < n_new && bank_of[j] == bi) j++;
+        s = build_bank(c, &c->e[first + i], j - i, &c->banks[c->n_banks], err);
+        if (s != AN_OK) break;
+        for (int k = i; k < j; k++) {
+            c->e[first + k].bank = c->n_banks;
+            c->e[first + k].fn0 = (k - i) * c->n_buckets;
+        }
+        c->n_banks++;
+        an_progress("ane: compiling programs", (uint64_t)bi + 1, (uint64_t)n_banks);
+        i = j;
+    }
+    if (s != AN_OK) c->n = first; /* the ops of a failed batch stay unprepared: they run on the cpu */
+    free(bytes);
+    free(nf);
+    free(bank_of);
+    return s;
 }
 
 static an_status ane_prepare(an_device *d, const an_mat *w, an_err *err) {
@@ -341,12 +404,15 @@ static an_status ane_run(an_device *d, const an_op *op, const an_mm_out *outs, c
     (void)ws;
     ane_ctx *c = d->ctx;
     prog_entry *e = find(c, op);
-    if (!e) return an_err_set(err, AN_E_UNSUPPORTED, "ane: no program prepared for %s", op->name ? op->name : "?");
-    const int fn = an_ane_bucket(op->n) / AN_ANE_BUCKET - 1;
-    if (fn < 0 || fn >= e->n_fns)
+    if (!e || e->bank < 0)
+        return an_err_set(err, AN_E_UNSUPPORTED, "ane: no program prepared for %s", op->name ? op->name : "?");
+    const int bi = an_ane_bucket(op->n) / AN_ANE_BUCKET - 1;
+    if (bi < 0 || bi >= c->n_buckets)
         return an_err_set(err, AN_E_UNSUPPORTED, "ane: %d tokens exceed the largest bucket of %s", op->n,
                           op->name ? op->name : "?");
-    const struct an_mil_io *io = &e->io[fn];
+    bank *b = &c->banks[e->bank];
+    const int fn = e->fn0 + bi;
+    const struct an_mil_io *io = &b->io[fn];
     const int64_t K = op->w[0]->cols;
     const uint16_t *in[AN_MIL_MAX_IN];
     uint16_t *out[AN_MIL_MAX_OUT];
@@ -364,7 +430,7 @@ static an_status ane_run(an_device *d, const an_op *op, const an_mm_out *outs, c
         out[o] = q;
         q += (size_t)io->n * (size_t)io->out_width[o];
     }
-    AN_TRY(c->p.hardware ? an_ane_prog_eval(e->hw, fn, in, out, err) : an_mil_ref_run(e->ref, fn, in, out, pool, err));
+    AN_TRY(c->p.hardware ? an_ane_prog_eval(b->hw, fn, in, out, err) : an_mil_ref_run(b->ref, fn, in, out, pool, err));
     for (int o = 0; o < io->n_out; o++) {
         const an_mm_out *dst = &outs[io->out_w[o]];
         const int64_t w = io->out_width[o], c0 = io->out_col0[o];
@@ -387,11 +453,12 @@ static void ane_sync(an_device *d) { (void)d; }
 static void ane_free(an_device *d) {
     if (!d) return;
     ane_ctx *c = d->ctx;
-    for (int i = 0; i < c->n; i++) {
-        an_mil_ref_free(c->e[i].ref);
-        an_ane_prog_free(c->e[i].hw);
-        free(c->e[i].io);
+    for (int i = 0; i < c->n_banks; i++) {
+        an_mil_ref_free(c->banks[i].ref);
+        an_ane_prog_free(c->banks[i].hw);
+        free(c->banks[i].io);
     }
+    free(c->banks);
     free(c->e);
     free(c->in);
     free(c->out);
@@ -420,6 +487,7 @@ an_device *an_ane_device_create(const an_ane_params *p) {
     }
     c->p = *p;
     if (c->p.n_max < 1) c->p.n_max = 1;
+    c->n_buckets = an_ane_bucket(c->p.n_max) / AN_ANE_BUCKET;
     d->i = p->hardware ? &k_ane : &k_ane_ref;
     d->ctx = c;
     return d;
