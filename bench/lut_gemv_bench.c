@@ -96,7 +96,8 @@ static void gemv_fn(void *arg, int ith, int nth) {
     else p->fn(p->w + (uint64_t)p->copy * p->mb + (uint64_t)r0 * p->rb, p->rb, p->K, p->a, p->y + r0, r1 - r0);
 }
 
-static int problem_make(problem *p, uint32_t t, int64_t rows, int64_t K, int rounds) {
+/* base: the AVX-512 F/BW-only LUT kernel instead of the dispatched one (VBMI where present) */
+static int problem_make(problem *p, uint32_t t, int base, int64_t rows, int64_t K, int rounds) {
     memset(p, 0, sizeof *p);
     p->t = t, p->rows = rows, p->K = K;
     const int bits = an_lut_bits(t);
@@ -134,7 +135,7 @@ static int problem_make(problem *p, uint32_t t, int64_t rows, int64_t K, int rou
         for (int c = 0; c < p->copies; c++)
             p->mats[c] = (an_mat){.type = t, .rows = rows, .cols = K, .row_bytes = p->rb, .data = p->w + (uint64_t)c * p->mb,
                                   .name = "bench", .lut = p->lut, .lut_group = group, .row_scale = p->rs};
-        p->lk = an_lut_kernel_get(t);
+        p->lk = base ? an_lut_kernel_avx512_base(t) : an_lut_kernel_get(t);
         if (p->lk.prep) p->lk.prep(x, p->a, K);
         else memcpy(p->a, x, sizeof(float) * (size_t)K);
     } else {
@@ -171,15 +172,21 @@ int main(int argc, char **argv) {
     memset(rd, 1, rd_bytes);
     read_job rj = {.p = rd, .n = rd_bytes / 8};
 
-    static const uint32_t types[] = {AN_TYPE_LUT6, AN_TYPE_LUT4, AN_TYPE_LUT8, AN_TYPE_Q8_0, AN_TYPE_Q4_0};
-    enum { NT = sizeof types / sizeof types[0] };
+    /* LUT6 and LUT8 also run with the AVX-512 base kernels when the dispatched ones differ
+     * (VBMI), in the same rounds */
+    static const uint32_t types[] = {AN_TYPE_LUT6, AN_TYPE_LUT4, AN_TYPE_LUT8, AN_TYPE_Q8_0, AN_TYPE_Q4_0, AN_TYPE_LUT6,
+                                     AN_TYPE_LUT8};
+    static const int base[] = {0, 0, 0, 0, 0, 1, 1};
+    int NT = 5;
+    if (an_cpu()->active == AN_ISA_AVX512 && an_lut_kernel_avx512_base(AN_TYPE_LUT6).gemv != an_lut_kernel_get(AN_TYPE_LUT6).gemv)
+        NT = 7;
     const int64_t shapes[2][2] = {{4096, 4096}, {2048, 8192}};
     double *dr = calloc((size_t)rounds, sizeof(double));
-    printf("%-5s %-10s %7s %9s %9s %9s %9s\n", "type", "rows x K", "B/elem", "GB/s", "DRAM GB/s", "roofline", "hot 1t");
+    printf("%-9s %-10s %7s %9s %9s %9s %9s\n", "type", "rows x K", "B/elem", "GB/s", "DRAM GB/s", "roofline", "hot 1t");
     for (int s = 0; s < 2; s++) {
-        problem P[NT];
+        problem P[7];
         for (int i = 0; i < NT; i++)
-            if (!problem_make(&P[i], types[i], shapes[s][0], shapes[s][1], rounds)) {
+            if (!problem_make(&P[i], types[i], base[i], shapes[s][0], shapes[s][1], rounds)) {
                 fprintf(stderr, "out of memory\n");
                 return 1;
             }
@@ -209,7 +216,9 @@ int main(int argc, char **argv) {
             const double g = median(p->g, rounds), h = median(p->gh, rounds);
             char shape[32];
             snprintf(shape, sizeof shape, "%lldx%lld", (long long)p->rows, (long long)p->K);
-            printf("%-5s %-10s %7.3f %9.1f %9.1f %8.0f%% %9.1f\n", an_type_name(p->t), shape, (double)p->rb / (double)p->K,
+            char name[32];
+            snprintf(name, sizeof name, "%s%s", an_type_name(p->t), base[i] ? "/base" : "");
+            printf("%-9s %-10s %7.3f %9.1f %9.1f %8.0f%% %9.1f\n", name, shape, (double)p->rb / (double)p->K,
                    g, md, 100 * g / md, h);
             fflush(stdout);
         }

@@ -59,7 +59,8 @@ static const an_lut_kernels k_scalar = {.k = {{NULL, lut_gemv_scalar}, {NULL, lu
 
 /* Per-ISA tables, defined in the ISA files (built only for their architecture). */
 #if defined(__x86_64__)
-extern const an_lut_kernels an_lut_table_avx2, an_lut_table_avx512;
+extern const an_lut_kernels an_lut_table_avx2, an_lut_table_avx512, an_lut_table_avx512vbmi;
+int an_lut_avx512_has_vbmi(void);
 #elif defined(__aarch64__)
 extern const an_lut_kernels an_lut_table_neon;
 #endif
@@ -69,7 +70,7 @@ static const an_lut_kernels *table_of(an_isa isa) {
     case AN_ISA_SCALAR: return &k_scalar;
 #if defined(__x86_64__)
     case AN_ISA_AVX2: return &an_lut_table_avx2;
-    case AN_ISA_AVX512: return &an_lut_table_avx512;
+    case AN_ISA_AVX512: return an_lut_avx512_has_vbmi() ? &an_lut_table_avx512vbmi : &an_lut_table_avx512;
 #elif defined(__aarch64__)
     case AN_ISA_NEON: return &an_lut_table_neon;
 #endif
@@ -83,6 +84,16 @@ an_lut_kernel an_lut_kernel_variant(an_isa isa, uint32_t t) {
     const an_lut_kernels *tab = table_of(isa);
     if (!bits || !tab) return none;
     return tab->k[(bits - 4) / 2];
+}
+
+an_lut_kernel an_lut_kernel_avx512_base(uint32_t t) {
+    const an_lut_kernel none = {NULL, NULL};
+#if defined(__x86_64__)
+    const int bits = an_lut_bits(t);
+    if (bits) return an_lut_table_avx512.k[(bits - 4) / 2];
+#endif
+    (void)t;
+    return none;
 }
 
 static an_lut_kernel g_active[3];

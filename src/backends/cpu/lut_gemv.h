@@ -46,6 +46,12 @@ an_lut_kernel an_lut_kernel_get(uint32_t t);
  * is the portable kernel. */
 an_lut_kernel an_lut_kernel_variant(an_isa isa, uint32_t t);
 
+/* AVX-512 has two variant sets: one for AVX-512 F/BW alone, and one that also uses VBMI and
+ * VBMI2 (Ice Lake and later; LUT6 and LUT8 gain from them), which an_lut_kernel_variant and
+ * an_lut_kernel_get return where the CPU has them. This returns the first set, for tests and
+ * comparisons ({NULL, NULL} off x86). */
+an_lut_kernel an_lut_kernel_avx512_base(uint32_t t);
+
 /* Per-ISA tables, indexed by (bits - 4) / 2: LUT4, LUT6, LUT8. */
 typedef struct an_lut_kernels {
     an_lut_kernel k[3];
