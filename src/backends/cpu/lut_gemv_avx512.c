@@ -191,10 +191,14 @@ const an_lut_kernels an_lut_table_avx512 = {.k = {{prep_lut4, gemv_lut4}, {prep_
  *     looked up with the index rotated by 16 bits (VPROLD), so that per dword
  *       VPSHLDD(hi[A], lo[rot A], 16)      = fp32 of the element in A's low word,
  *       blend_w(odd: hi[A], even: lo[rot A]) = fp32 of the element in A's high word.
- *     17 operations per 64 elements against 20, and 5 of them on port 5 against 10.
+ *     17 instructions per 64 elements against 20; but two-source word and byte permutes
+ *     (VPERMT2W, VPERMI2B) take 2 cycles each here (measured: 8 independent chains, against 1
+ *     for VPERMW, VPERMB, VPERMPS, VPERMT2PS), and this form has four VPERMT2W to A's two, so
+ *     it gains little: 8.7 -> 9.0 GB/s per thread from cache.
  *   - LUT8: the fp16 table as two byte planes of 256 (four zmm each); VPERMI2B reads 7 index
  *     bits, so each plane is two lookups and a blend on bit 7 (VPMOVB2M), 64 bytes at a time
  *     with no widening of the indices; VPUNPCK{L,H}BW zip the planes into fp16 words.
+ *     6.1 -> 10.0 GB/s per thread from cache (the base form needs four VPERMT2W per 32).
  * Both keep fp32 activations in the order the lanes produce elements (prep below). Selected at
  * start-up where the CPU has both extensions (an_lut_kernel_variant). */
 #define VBMI __attribute__((target("avx512vbmi,avx512vbmi2")))
