@@ -165,6 +165,8 @@ static void plan_prefill_on_ane_ref(void) {
                     ops[i], r.err);
             T_CHECK(b && strncmp(strstr(b, "->") + 3, "cpu", 3) == 0, "decode %s not on the cpu:\n%s", ops[i], r.err);
         }
+        const char *fu = strstr(pre, "fused: gate, up, SiLU");
+        T_CHECK(fu && fu < dec, "the FFN is not fused:\n%s", r.err);
         t_note("plan:\n%s", pre);
     }
     t_run_free(&r);

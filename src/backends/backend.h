@@ -23,6 +23,10 @@ typedef struct an_op {
     const an_mat *w[AN_OP_MAX_W];/* weights; all share cols (K) */
     int n_w;
     int n;                       /* tokens in the batch */
+    /* The whole SwiGLU FFN as one op: w = {gate, up, down}, one output
+     * y = (silu(x·gateᵀ) * (x·upᵀ)) · downᵀ (outs[0] with outs[0].w = down). Only devices that
+     * fuse it (the ANE: one program instead of two dispatches) support such ops. */
+    bool ffn;
 } an_op;
 
 typedef struct an_device an_device;

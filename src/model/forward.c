@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/fp16.h"
+#include "quant/lut.h"
 #include "quant/quant.h"
 
 #define ALIGN64(x) (((x) + 63) & ~(size_t)63)
@@ -127,6 +128,25 @@ static an_status mm(an_llm_state *s, an_op_kind k, const an_mm_out *outs, int n_
     return an_sched_run(s->sched, k, &op, outs, x, s->pool, s->mm_ws, err);
 }
 
+/* The layer's SwiGLU FFN as one fused op, h = down(silu(gate h) * up h) in place, when the
+ * scheduler put both halves on an engine that fuses them (the ANE: one program, one dispatch
+ * instead of two). *done = false: not fused here, the caller runs the halves. */
+static an_status ffn_fused(an_llm_state *s, const an_layer *L, float *h, int n, bool *done, an_err *err) {
+    *done = false;
+    const an_op gu = {.name = "ffn_gate_up", .w = {&L->gate, &L->up}, .n_w = 2, .n = n};
+    const an_op dn = {.name = "ffn_down", .w = {&L->down}, .n_w = 1, .n = n};
+    an_device *d = an_sched_ffn_device(s->sched, &gu, &dn);
+    if (!d) return AN_OK;
+    const an_op f = {.name = "ffn", .w = {&L->gate, &L->up, &L->down}, .n_w = 3, .n = n, .ffn = true};
+    const an_mm_out out = {&L->down, h, s->m->hp.n_embd};
+    an_err e = {0};
+    const an_status st = d->i->run(d, &f, &out, h, s->pool, s->mm_ws, &e);
+    if (st == AN_E_UNSUPPORTED) return AN_OK; /* not prepared: the halves run through the scheduler */
+    if (st != AN_OK) return an_err_set(err, st, "%s", e.msg);
+    *done = true;
+    return AN_OK;
+}
+
 an_status an_llm_forward(an_llm_state *s, const int32_t *tokens, int n, an_err *err) {
     const an_llm *m = s->m;
     const an_hparams *hp = &m->hp;
@@ -145,9 +165,14 @@ an_status an_llm_forward(an_llm_state *s, const int32_t *tokens, int n, an_err *
     an_pool *pool = s->pool;
     const int pos0 = s->pos;
 
-    for (int t = 0; t < n; t++)
-        an_dequant_row((an_type)m->tok_embd.type,
-                       (const uint8_t *)m->tok_embd.data + (uint64_t)tokens[t] * m->tok_embd.row_bytes, s->x + t * E, E);
+    for (int t = 0; t < n; t++) {
+        if (m->tok_embd.lut) /* palettized: table lookup (and row scale) */
+            an_lut_dequant_row(&m->tok_embd, tokens[t], s->x + t * E);
+        else
+            an_dequant_row((an_type)m->tok_embd.type,
+                           (const uint8_t *)m->tok_embd.data + (uint64_t)tokens[t] * m->tok_embd.row_bytes, s->x + t * E,
+                           E);
+    }
 
     /* the rotary angles depend only on the position: once per batch, not once per layer */
     for (int t = 0; t < n; t++) an_rope_cache(&hp->rope, pos0 + t, s->rope_cs + (int64_t)t * hp->n_rot);
@@ -188,10 +213,14 @@ an_status an_llm_forward(an_llm_state *s, const int32_t *tokens, int n, an_err *
 
         for (int t = 0; t < n; t++) an_rms_norm(s->x + t * E, L->ffn_norm.data, s->h + t * E, E, hp->rms_eps);
         const an_mm_out gu[2] = {{&L->gate, s->g, FF}, {&L->up, s->u, FF}};
-        AN_TRY(mm(s, AN_OPK_GATE_UP, gu, 2, s->h, n, err));
-        an_swiglu(s->g, s->u, s->g, n * FF);
         const an_mm_out dn = {&L->down, s->h, E};
-        AN_TRY(mm(s, AN_OPK_DOWN, &dn, 1, s->g, n, err));
+        bool fused;
+        AN_TRY(ffn_fused(s, L, s->h, n, &fused, err));
+        if (!fused) { /* gate/up, SwiGLU on the cpu, down */
+            AN_TRY(mm(s, AN_OPK_GATE_UP, gu, 2, s->h, n, err));
+            an_swiglu(s->g, s->u, s->g, n * FF);
+            AN_TRY(mm(s, AN_OPK_DOWN, &dn, 1, s->g, n, err));
+        }
         for (int64_t i = 0; i < n * E; i++) s->x[i] += s->h[i];
     }
 

@@ -317,6 +317,18 @@ an_status an_sched_run(an_sched *s, an_op_kind k, const an_op *op, const an_mm_o
     return d->i->run(d, op, outs, x, pool, ws, err);
 }
 
+an_device *an_sched_ffn_device(an_sched *s, const an_op *gate_up, const an_op *down) {
+    const an_placement *a = an_sched_place(s, AN_OPK_GATE_UP, gate_up), *b = an_sched_place(s, AN_OPK_DOWN, down);
+    const double halves = a->cost[a->dev] + b->cost[b->dev];
+    const an_op f = {.name = "ffn", .w = {gate_up->w[0], gate_up->w[1], down->w[0]}, .n_w = 3, .n = gate_up->n, .ffn = true};
+    for (int i = 1; i < s->n_dev; i++) {
+        an_device *d = s->dev[i];
+        if ((s->forced >= 0 && i != s->forced) || !d->i->cost || !d->i->supports(d, &f, NULL)) continue;
+        if (d->i->cost(d, &f) < halves) return d;
+    }
+    return NULL;
+}
+
 void an_sched_plan(an_sched *s, const an_op ops[AN_OPK_COUNT], int n, an_plan *out) {
     out->n = n;
     for (int k = 0; k < AN_OPK_COUNT; k++) {

@@ -62,6 +62,11 @@ an_status an_sched_run(an_sched *s, an_op_kind k, const an_op *op, const an_mm_o
  * the CPU, the thread count and the anelm version, so a new machine or release re-measures. */
 an_status an_sched_calib(an_sched *s, int i, uint32_t t, const an_calib **out, an_err *err);
 
+/* The device that runs the SwiGLU FFN of a layer as one fused op (an_op.ffn), or NULL: an
+ * engine that supports the fused op (and is the forced one, under --device) and whose
+ * predicted time for it beats that of the two halves (gate/up, down) where they are placed. */
+an_device *an_sched_ffn_device(an_sched *s, const an_op *gate_up, const an_op *down);
+
 /* Builds the plan for n tokens given one representative op per kind. */
 void an_sched_plan(an_sched *s, const an_op ops[AN_OPK_COUNT], int n, an_plan *out);
 

@@ -56,6 +56,10 @@ static bool grow(amx_ctx *c) {
 static bool amx_supports(an_device *d, const an_op *op, const char **why) {
     (void)d;
     const char *w;
+    if (op->ffn) {
+        if (why) *why = "amx: runs the FFN as its two matmuls";
+        return false;
+    }
     if (!an_amx_available(&w)) {
         if (why) *why = w;
         return false;

@@ -29,6 +29,7 @@ typedef struct {
 typedef struct {
     const an_mat *w[AN_OP_MAX_W];
     int n_w;
+    bool ffn; /* the fused SwiGLU FFN (an_op.ffn) */
     int bank; /* -1: collected, not built yet */
     int fn0;
 } prog_entry;
@@ -78,7 +79,7 @@ double an_ane_cost_model(an_ane_family f, const an_op *op) {
     for (int i = 0; i < op->n_w; i++) {
         flops += 2.0 * (double)op->w[i]->rows * (double)op->w[i]->cols * nb;
         wb += weight_bytes(f, op->w[i]);
-        io += (double)op->n * (double)op->w[i]->rows * 6; /* read f16, write f32 */
+        if (!op->ffn || i == op->n_w - 1) io += (double)op->n * (double)op->w[i]->rows * 6; /* read f16, write f32 */
     }
     io += (double)op->n * (double)op->w[0]->cols * 6;
     const double t_mac = flops / flops_s, t_w = wb / dram_bs;
@@ -88,7 +89,7 @@ double an_ane_cost_model(an_ane_family f, const an_op *op) {
 /* ---- programs ---------------------------------------------------------------------------- */
 
 static bool same_op(const prog_entry *e, const an_op *op) {
-    if (e->n_w != op->n_w) return false;
+    if (e->n_w != op->n_w || e->ffn != op->ffn) return false;
     for (int k = 0; k < op->n_w; k++)
         if (e->w[k]->data != op->w[k]->data || e->w[k]->type != op->w[k]->type || e->w[k]->rows != op->w[k]->rows ||
             e->w[k]->cols != op->w[k]->cols)
@@ -114,8 +115,17 @@ static bool ane_supports(an_device *d, const an_op *op, const char **why) {
         if (why) *why = w ? w : "ane: bridge unavailable";
         return false;
     }
+    if (c->n > 0 && !find(c, op)) { /* after loading: only what was compiled */
+        if (why) *why = "ane: no program for this op (compiled at load for the plan of a full batch)";
+        return false;
+    }
     if (an_ane_bucket(op->n) > an_ane_bucket(c->p.n_max)) {
         if (why) *why = "ane: batch larger than the programs' largest bucket";
+        return false;
+    }
+    if (op->ffn && (op->n_w != 3 || op->w[1]->rows != op->w[0]->rows || op->w[1]->cols != op->w[0]->cols ||
+                    op->w[2]->cols != op->w[0]->rows)) {
+        if (why) *why = "ane: FFN weights do not chain";
         return false;
     }
     for (int i = 0; i < op->n_w; i++) {
@@ -123,7 +133,7 @@ static bool ane_supports(an_device *d, const an_op *op, const char **why) {
             if (why) *why = "ane: weight format without an fp16 mapping";
             return false;
         }
-        if (op->w[i]->cols != op->w[0]->cols) {
+        if (!op->ffn && op->w[i]->cols != op->w[0]->cols) {
             if (why) *why = "ane: fused weights differ in K";
             return false;
         }
@@ -137,6 +147,7 @@ static double ane_cost(an_device *d, const an_op *op) { return an_ane_cost_model
  * (tables and row scales of palettized ones included), formats and shapes. */
 static void key_add_op(an_cache_keyer *kb, const prog_entry *op) {
     an_cache_key_add_u64(kb, (uint64_t)op->n_w);
+    an_cache_key_add_u64(kb, (uint64_t)op->ffn);
     for (int i = 0; i < op->n_w; i++) {
         const an_mat *m = op->w[i];
         an_cache_key_add(kb, m->data, m->row_bytes * (uint64_t)m->rows);
@@ -295,7 +306,7 @@ static an_status build_bank(ane_ctx *c, prog_entry *e, int n, bank *b, an_err *e
         for (int i = 0; i < n; i++)
             for (int f = 0; f < per_op; f++) {
                 an_mil_fn *fn = &fns[i * per_op + f];
-                fn->kind = AN_MIL_LINEAR;
+                fn->kind = e[i].ffn ? AN_MIL_FFN : AN_MIL_LINEAR;
                 fn->n_w = e[i].n_w;
                 for (int w = 0; w < e[i].n_w; w++) fn->w[w] = e[i].w[w];
                 fn->n = (f + 1) * AN_ANE_BUCKET;
@@ -346,6 +357,7 @@ static an_status ane_prepare_op(an_device *d, const an_op *op, an_err *err) {
         prog_entry *e = &c->e[c->n++];
         memset(e, 0, sizeof *e);
         e->n_w = op->n_w;
+        e->ffn = op->ffn;
         for (int i = 0; i < op->n_w; i++) e->w[i] = op->w[i];
         e->bank = -1;
         return AN_OK;

@@ -1,14 +1,14 @@
 /* cpu_device.c — the CPU as an an_device: every weight format, any shape, nothing to prepare.
- * It is the scheduler's fallback, so it never answers "not handled". */
+ * It is the scheduler's fallback, so it never answers "not handled" (it declines only the
+ * fused-FFN op, which the forward pass then runs as its two matmuls). */
 #include <stdlib.h>
 
 #include "backends/backend.h"
 
 static bool cpu_supports(an_device *d, const an_op *op, const char **why) {
     (void)d;
-    (void)op;
-    (void)why;
-    return true;
+    if (op->ffn && why) *why = "cpu: runs the FFN as its two matmuls";
+    return !op->ffn; /* the fused FFN op is an engine's; the forward pass falls back to the halves */
 }
 
 static an_status cpu_prepare(an_device *d, const an_mat *w, an_err *err) {
