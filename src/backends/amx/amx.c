@@ -416,13 +416,13 @@ const an_mat *an_amx_weight_mat(const an_amx_weight *w) { return &w->src; }
 #define CHUNK_BYTES (1u << 20)
 
 /* Per-thread scratch: a converted activation row (<= 4 bytes per element), the 32 x 32 float
- * output block, the 32 x 32 int32 block, and a chunk of LUT rows expanded to BF16 tiles (at
+ * output block, two 32 x 32 int32 blocks (the INT8 kernel's software pipeline), and a chunk of LUT rows expanded to BF16 tiles (at
  * least one 32-row block). */
 static size_t lut_chunk_bytes(int64_t kp) {
     const size_t blk = (size_t)kp * 64;
     return blk > CHUNK_BYTES ? blk : CHUNK_BYTES;
 }
-static size_t per_thread_bytes(int64_t kp) { return ALIGN64((size_t)kp * 4 + 512) + 2 * 4096 + lut_chunk_bytes(kp); }
+static size_t per_thread_bytes(int64_t kp) { return ALIGN64((size_t)kp * 4 + 512) + 3 * 4096 + lut_chunk_bytes(kp); }
 
 static size_t panel_bytes(int64_t kp, int np) {
     const size_t bf = 3 * ALIGN64((size_t)np * (size_t)kp * 2);
@@ -524,7 +524,7 @@ static void job_gemm(void *arg, int ith, int nth) {
     uint8_t *thr = j->thr + (size_t)ith * j->per_thread;
     float *c = (float *)(thr + ALIGN64((size_t)j->p.kp * 4 + 512));
     int32_t *ib = (int32_t *)(c + 1024);
-    uint16_t *xl = (uint16_t *)(ib + 1024); /* expanded LUT rows (lut_chunk_bytes) */
+    uint16_t *xl = (uint16_t *)(ib + 2048); /* expanded LUT rows (lut_chunk_bytes) */
     int cfg_kind = -1, cfg_kb = -1;
     int64_t u = j->units * ith / nth;
     const int64_t u1 = j->units * (ith + 1) / nth;
