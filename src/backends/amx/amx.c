@@ -416,8 +416,8 @@ const an_mat *an_amx_weight_mat(const an_amx_weight *w) { return &w->src; }
 #define CHUNK_BYTES (1u << 20)
 
 /* Per-thread scratch: a converted activation row (<= 4 bytes per element), the 32 x 32 float
- * output block, two 32 x 32 int32 blocks (the INT8 kernel's software pipeline), and a chunk of LUT rows expanded to BF16 tiles (at
- * least one 32-row block). */
+ * output block, two 32 x 32 int32 blocks (the INT8 kernel's software pipeline), and a chunk
+ * of LUT rows expanded to BF16 tiles (at least one 32-row block). */
 static size_t lut_chunk_bytes(int64_t kp) {
     const size_t blk = (size_t)kp * 64;
     return blk > CHUNK_BYTES ? blk : CHUNK_BYTES;
