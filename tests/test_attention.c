@@ -1,5 +1,9 @@
-/* test_attention.c — the tiled online-softmax attention against the scalar reference. */
+/* test_attention.c — the blocked online-softmax attention against the scalar reference, and the
+ * vector exp / SwiGLU it shares. Everything runs on the active ISA: run the suite under
+ * ANELM_ISA=avx512, avx2 and scalar to cover every variant. */
+#include <float.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,7 +85,108 @@ static void tiled_matches_reference(void) {
     }
 }
 
+/* The key-block (AN_ATTN_KB = 64) and query-tile edges: context lengths that are not a
+ * multiple of the block, a diagonal that crosses a block boundary, prefill after a prefix,
+ * long contexts, GQA ratios 1/3/4/7/8 (queries per tile 8..64, padded to 16), head 64/128. */
+static void block_edges(void) {
+    for (int f16 = 0; f16 <= 1; f16++) {
+        double b = f16 ? 1e-6 : 1e-10;
+        run_case(70, 0, 4, 4, 64, f16, b);     /* GQA 1: 8 queries per tile, keys 64 + 6 */
+        run_case(64, 0, 16, 4, 64, f16, b);    /* GQA 4, exactly one key block */
+        run_case(65, 0, 32, 4, 64, f16, b);    /* GQA 8: 64 queries per tile, one key past */
+        run_case(33, 60, 8, 2, 64, f16, b);    /* diagonal crosses the 64 boundary */
+        run_case(9, 127, 12, 4, 128, f16, b);  /* GQA 3, head 128, ragged tile, pos0 = KB*2-1 */
+        run_case(100, 130, 14, 2, 128, f16, b); /* GQA 7, head 128 */
+        run_case(2, 2000, 32, 8, 64, f16, b);  /* 1B shape, decode-like, long context */
+        run_case(40, 900, 32, 8, 64, f16, b);  /* 1B shape, prefill after a long prefix */
+    }
+}
+
+/* Relative error of an_cpu_exp_f32 against exp() in double over [-87, 88]: every 61st float
+ * (about 35M points) plus a uniform grid; then the edges and special values. */
+static void exp_accuracy(void) {
+    enum { CH = 4096 };
+    static float x[CH], y[CH];
+    double worst = 0;
+    float worst_x = 0;
+    size_t cnt = 0, k = 0;
+    /* negative side: bit patterns from -0 up to -87, positive side 0 .. 88 */
+    const uint32_t neg_hi = an_f32_bits(87.0f), pos_hi = an_f32_bits(88.0f);
+    for (int side = 0; side < 2; side++) {
+        const uint32_t hi = side ? pos_hi : neg_hi;
+        for (uint64_t u = 0; u <= hi; u += 61) {
+            x[k++] = side ? an_bits_f32((uint32_t)u) : -an_bits_f32((uint32_t)u);
+            if (k == CH || u + 61 > hi) {
+                an_cpu_exp_f32(x, y, (int64_t)k);
+                for (size_t i = 0; i < k; i++) {
+                    const double ref = exp((double)x[i]), e = fabs((double)y[i] - ref) / ref;
+                    if (!(e <= worst)) worst = e, worst_x = x[i]; /* NaN counts as worst */
+                }
+                cnt += k;
+                k = 0;
+            }
+        }
+    }
+    for (int i = 0; i < CH; i++) x[i] = -87.0f + 175.0f * (float)i / (CH - 1);
+    an_cpu_exp_f32(x, y, CH);
+    for (int i = 0; i < CH; i++) {
+        const double ref = exp((double)x[i]), e = fabs((double)y[i] - ref) / ref;
+        if (!(e <= worst)) worst = e, worst_x = x[i];
+    }
+    t_note("%zu points: max relative error %.3g (%.2f ulp of 1.0) at x = %.9g", cnt + CH, worst, worst / 0x1p-23, worst_x);
+    T_CHECK(worst <= 0x1p-22, "exp max relative error %.3g > 2^-22 at %.9g", worst, worst_x);
+
+    /* specials; n = 13 also exercises the vector tails */
+    const float sx[13] = {-INFINITY, -1000.0f, -110.5f, 0.0f, -0.0f, 1e-30f, -1e-30f, 88.72f, 88.8f, 89.5f, INFINITY, NAN, -100.0f};
+    float sy[13];
+    an_cpu_exp_f32(sx, sy, 13);
+    T_CHECK(sy[0] == 0.0f && sy[1] == 0.0f && sy[2] == 0.0f, "exp(-inf/-1000/-110.5) = %g %g %g", sy[0], sy[1], sy[2]);
+    T_CHECK(sy[3] == 1.0f && sy[4] == 1.0f && sy[5] == 1.0f && sy[6] == 1.0f, "exp(0/-0/±1e-30) = %.9g %.9g %.9g %.9g", sy[3], sy[4], sy[5], sy[6]);
+    T_CHECK(fabs(sy[7] / exp((double)sx[7]) - 1) < 0x1p-22, "exp(88.72) = %g", sy[7]);
+    T_CHECK(isinf(sy[8]) && isinf(sy[9]) && isinf(sy[10]) && sy[10] > 0, "exp(88.8/89.5/inf) = %g %g %g", sy[8], sy[9], sy[10]);
+    T_CHECK(isnan(sy[11]), "exp(nan) = %g", sy[11]);
+    T_CHECK(fabs(sy[12] - exp(-100.0)) <= 0x1p-149, "exp(-100) = %g (subnormal, want %g)", sy[12], exp(-100.0));
+    /* subnormal results: absolute error within a couple of subnormal steps */
+    double sub_worst = 0;
+    for (int i = 0; i < CH; i++) x[i] = -103.0f + 15.7f * (float)i / (CH - 1); /* down from -87.3 */
+    an_cpu_exp_f32(x, y, CH);
+    for (int i = 0; i < CH; i++) {
+        const double ref = exp((double)x[i]), e = fabs((double)y[i] - ref) / (ref > FLT_MIN ? ref / FLT_MIN : 1.0);
+        if (!(e <= sub_worst)) sub_worst = e;
+    }
+    T_CHECK(sub_worst <= 2 * 0x1p-149, "exp in the subnormal range: error %.3g > 2 subnormal steps", sub_worst);
+}
+
+/* an_swiglu against silu in double, every tail length, and in place (y = g). */
+static void swiglu_matches(void) {
+    unsigned seed = 7;
+    float g[67], u[67], y[67];
+    double worst = 0;
+    for (int n = 1; n <= 67; n++) {
+        for (int i = 0; i < n; i++) {
+            g[i] = frand(&seed) * 12.0f;
+            u[i] = frand(&seed) * 3.0f;
+        }
+        if (n == 67) g[0] = -200.0f, g[1] = 200.0f, g[2] = -90.0f; /* exp overflow / underflow */
+        an_swiglu(g, u, y, n);
+        for (int i = 0; i < n; i++) {
+            const double ref = (double)g[i] / (1.0 + exp(-(double)g[i])) * u[i];
+            const double e = fabs(y[i] - ref) / (fabs(ref) + 1e-30);
+            if (!(e <= worst)) worst = e;
+        }
+        float yy[67];
+        memcpy(yy, y, sizeof(float) * (size_t)n);
+        an_swiglu(g, u, g, n); /* y aliases g */
+        T_CHECK(memcmp(g, yy, sizeof(float) * (size_t)n) == 0, "in-place swiglu differs (n %d)", n);
+    }
+    t_note("swiglu max relative error %.3g", worst);
+    T_CHECK(worst <= 1e-6, "swiglu relative error %.3g", worst);
+}
+
 const t_case t_suite_attention[] = {
     {"tiled_matches_reference", tiled_matches_reference},
+    {"block_edges", block_edges},
+    {"exp_accuracy", exp_accuracy},
+    {"swiglu_matches", swiglu_matches},
     {0, 0},
 };

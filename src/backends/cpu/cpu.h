@@ -82,8 +82,15 @@ void an_rope_cache(const an_rope_params *rp, int32_t pos, float *cs);
  * (k, k + n_rot/2); elements past n_rot are unchanged. */
 void an_rope_apply(float *x, const float *cs, int n_rot, int neox);
 
-/* y[i] = silu(g[i]) * u[i] */
+/* y[i] = silu(g[i]) * u[i] = g[i] / (1 + exp(-g[i])) * u[i], exp as an_cpu_exp_f32. y may
+ * alias g. */
 void an_swiglu(const float *g, const float *u, float *y, int64_t n);
+
+/* y[i] = exp(x[i]), i < n, vectorized for the active ISA (y may alias x): range-reduced
+ * 2^n·p(r) with a degree-6 polynomial (backends/cpu/attn.h), max relative error 2^-22 over
+ * [-87, 88] on every ISA (tests/test_attention.c sweeps it); -inf and x < -110 give 0, x > 89
+ * gives +inf, NaN stays NaN, subnormal results are computed (not flushed). */
+void an_cpu_exp_f32(const float *x, float *y, int64_t n);
 
 /* Causal attention for a batch of n query tokens at positions pos0 .. pos0+n-1 over a KV
  * cache holding positions 0 .. pos0+n-1.
@@ -92,12 +99,20 @@ void an_swiglu(const float *g, const float *u, float *y, int64_t n);
  * Head h reads KV head h / (n_head / n_head_kv).
  *
  * an_cpu_attention is tiled: one work item is a KV head and a block of AN_ATTN_QB query
- * tokens, i.e. all (n_head/n_head_kv) * AN_ATTN_QB queries that share those K/V rows; each K
- * and V row is converted to f32 once per tile and used by every query, and the softmax is
- * computed online (running max and sum), so memory stays O(tile) whatever the context length.
+ * tokens, i.e. all (n_head/n_head_kv) * AN_ATTN_QB queries that share those K/V rows. Keys are
+ * taken in blocks of AN_ATTN_KB (backends/cpu/attn.h): the block's K and V rows are converted
+ * to f32 once per tile, S = Q·Kᵀ is a register-blocked FMA kernel, the causal mask and the
+ * online softmax (running max and sum, vector exp) are applied once per block, then O += P·V;
+ * memory stays O(tile) whatever the context length. With an f16 cache q is rounded to f16 as
+ * in the reference; the probabilities are not (as llama.cpp's flash path). The dot products
+ * of S are summed in chunks of 16 head dims (backends/cpu/attn.h, AN_ATTN_DC). AN_ATTN_QB and
+ * AN_ATTN_KB were chosen with bench/attn_bench.c (QB 8/16/32, KB 32/64/128 within a few percent
+ * of each other on the 1B shape; 16 and 64 the best or tied).
  * an_attention_ref is the scalar reference: exact two-pass softmax (sum in double), and with an
  * f16 cache q and the probabilities rounded to f16 first, as llama.cpp's non-flash path does. */
-#define AN_ATTN_QB 8
+#ifndef AN_ATTN_QB
+#define AN_ATTN_QB 16
+#endif
 typedef struct an_attn_args {
     const float *q;
     const void *k, *v;
