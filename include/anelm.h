@@ -48,6 +48,16 @@ typedef struct an_model an_model;
 typedef struct an_model_params {
     const char *path;  /* GGUF file (opened read-only, mmap'ed) */
     int verbose;       /* 0 quiet, 1 progress and decisions on stderr, 2 debug */
+    /* Load-time palettization (README, "LUT format"): NULL keeps the weights as stored; "lut4",
+     * "lut6" or "lut8" palettizes every layer matrix held as F32/F16/BF16 or a block format
+     * (matrices already palettized are kept), and quantizes a float token embedding / output
+     * matrix to Q8_0 (Q6_K with lut4), as `anelm quantize` would; the palettized matrices go
+     * through the compile cache (a second load of the same weights reads them back). */
+    const char *weights;
+    int lut_group;      /* rows per table; 0 = the palettizer's default */
+    bool lut_row_scale; /* per-row fp16 scale before clustering */
+    int n_threads;      /* threads for load-time work; 0 = number of online CPUs */
+    bool no_cache;      /* do not read or write the compile cache at load time */
 } an_model_params;
 
 an_status an_model_open(an_model **out, const an_model_params *p, an_err *err);

@@ -37,6 +37,13 @@ const char *cli_default_model(void);
  * returns the exit code (0 on success). */
 int cli_open_model(const char *cmd, const char *path, int verbose, an_model **out);
 
+/* Same, palettizing the weights at load time when weights is "lut4", "lut6" or "lut8" (NULL:
+ * as stored) on `threads` threads (0: all), through the compile cache unless no_cache. */
+int cli_open_model_w(const char *cmd, const char *path, int verbose, const char *weights, int threads,
+                     int no_cache, an_model **out);
+/* Checks a --weights value (lut4, lut6, lut8); prints the usage error. */
+bool cli_weights(const char *cmd, const char *v);
+
 /* Tokenizes text into a malloc'ed array (*ids, *n), growing the buffer as needed; prints the
  * error and returns its exit code on failure. */
 int cli_tokenize(an_model *m, const char *text, size_t len, bool bos, bool special, int32_t **ids, size_t *n);

@@ -25,6 +25,7 @@ static void help(void) {
            "  -r N             repetitions (default 5)\n"
            "  -o FMT           md (default), csv or json\n"
            "  --seed S         seed of the random token ids (default 42)\n"
+           "  --weights W      lut4, lut6 or lut8: palettize the weights at load time (compile cache)\n"
            "%s"
            "  (here -c defaults to the longest test, not the model's context)\n"
            "\n"
@@ -330,6 +331,7 @@ int cmd_bench(int argc, char **argv) {
     int pps[MAX_LIST] = {512}, n_pp = 1, tgs[MAX_LIST] = {128}, n_tg = 1, reps = 5, fmt = FMT_MD;
     bool limits_mode = false, refresh = false;
     uint64_t seed = 42;
+    const char *weights = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         int r = cli_common_opt(cmd, argc, argv, &i, &o);
@@ -350,6 +352,8 @@ int cmd_bench(int argc, char **argv) {
             char *end;
             if (ok) seed = strtoull(v, &end, 10), ok = *v && !*end;
             if (!ok) return cli_usage_error(cmd, "--seed needs a non-negative integer");
+        } else if (!strcmp(a, "--weights")) {
+            ok = cli_str(cmd, argc, argv, &i, &weights) && cli_weights(cmd, weights);
         } else if (!strcmp(a, "--limits")) limits_mode = true;
         else if (!strcmp(a, "--refresh")) refresh = true;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -383,7 +387,7 @@ int cmd_bench(int argc, char **argv) {
     result *res = NULL;
     int n_res = 0;
     bench b = {0};
-    int rc = cli_open_model(cmd, path, o.verbose, &m);
+    int rc = cli_open_model_w(cmd, path, o.verbose, weights, o.threads, o.no_cache, &m);
     if (rc) return rc;
     if (!an_model_has_weights(m)) {
         an_err_set(&err, AN_E_UNSUPPORTED, "%s: has no weights (vocabulary only); nothing to benchmark", path);

@@ -1,12 +1,16 @@
 /* cmd_gguf.c — `anelm inspect` (metadata and tensor table) and `anelm quantize`. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "cli.h"
 #include "core/log.h"
 #include "core/pool.h"
 #include "gguf/gguf.h"
+#include "quant/lut.h"
+#include "quant/palettize.h"
 #include "quant/quant.h"
 
 static void print_scalar(const an_gguf_kv *kv) {
@@ -128,32 +132,75 @@ static bool parse_type(const char *s, an_type *out) {
             *out = types[i];
             return true;
         }
+    int bits = an_pal_parse(s);
+    if (bits) {
+        *out = (an_type)an_pal_type(bits);
+        return true;
+    }
     return false;
 }
 
+/* FNV-1a of a tensor name: the palettizer's per-tensor salt (the load-time path, api.c, uses the
+ * same, so a file and a load-time palettization of the same weights agree byte for byte). */
+static uint64_t name_salt(const char *s) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
+    return h;
+}
+
+/* One converted tensor and its companions (LUT types). */
+typedef struct qout {
+    uint8_t *data;
+    uint16_t *lut, *scale;
+} qout;
+
 int cmd_quantize(int argc, char **argv) {
-    const char *cmd = "quantize", *pos[3] = {0};
-    int np = 0, threads = 0;
+    const char *cmd = "quantize", *pos[3] = {0}, *embd_s = NULL, *keep[16];
+    int np = 0, threads = 0, lut_group = 0, row_scale = 0, n_keep = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            printf("usage: anelm quantize IN OUT TYPE [-t N]\n"
-                   "  TYPE: q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k q4_k q5_k q6_k f16 bf16 f32\n"
-                   "  every 2-D tensor (token embedding included) whose row length is a multiple of the\n"
-                   "  block size is converted with the format's reference rounding; others are copied.\n");
+            printf("usage: anelm quantize IN OUT TYPE [-t N] [--lut-group G] [--row-scale]\n"
+                   "                      [--token-embedding-type T] [--keep SUBSTRING]...\n"
+                   "  TYPE: q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k q4_k q5_k q6_k f16 bf16 f32, or lut4 lut6 lut8\n"
+                   "  every 2-D tensor whose row length is a multiple of the block size is converted with the\n"
+                   "  format's reference rounding (K-quants: no importance matrix); others are copied.\n"
+                   "  lut4/lut6/lut8 palettize each matrix by k-means: a table of 2^b fp16 values per group\n"
+                   "  of G rows (--lut-group; default 1 for lut4, %d otherwise) and a b-bit index per weight;\n"
+                   "  --row-scale adds a fp16 scale per row (max |w|) applied before clustering.\n"
+                   "  The token embedding (the output matrix when tied) and output.weight get\n"
+                   "  --token-embedding-type: by default TYPE, but Q6_K with lut4 and Q8_0 with lut6/lut8.\n"
+                   "  --keep S copies tensors whose name contains S unchanged (repeatable, up to 16).\n",
+                   AN_PAL_GROUP_DEFAULT);
             return EXIT_OK;
         }
-        if (!strcmp(a, "-t")) {
-            if (!cli_int(cmd, argc, argv, &i, 1, 256, &threads)) return EXIT_USAGE;
-            continue;
+        bool ok = true;
+        if (!strcmp(a, "-t")) ok = cli_int(cmd, argc, argv, &i, 1, 256, &threads);
+        else if (!strcmp(a, "--lut-group")) ok = cli_int(cmd, argc, argv, &i, 1, 4096, &lut_group);
+        else if (!strcmp(a, "--row-scale")) row_scale = 1;
+        else if (!strcmp(a, "--token-embedding-type")) ok = cli_str(cmd, argc, argv, &i, &embd_s);
+        else if (!strcmp(a, "--keep")) {
+            if (n_keep == 16) return cli_usage_error(cmd, "at most 16 --keep options");
+            ok = cli_str(cmd, argc, argv, &i, &keep[n_keep]);
+            n_keep += ok;
         }
-        if (a[0] == '-' && a[1]) return cli_usage_error(cmd, "unknown option '%s'", a);
-        if (np == 3) return cli_usage_error(cmd, "expected IN OUT TYPE");
-        pos[np++] = a;
+        else if (a[0] == '-' && a[1]) return cli_usage_error(cmd, "unknown option '%s'", a);
+        else {
+            if (np == 3) return cli_usage_error(cmd, "expected IN OUT TYPE");
+            pos[np++] = a;
+        }
+        if (!ok) return EXIT_USAGE;
     }
     if (np != 3) return cli_usage_error(cmd, "expected IN OUT TYPE");
-    an_type to;
+    an_type to, to_embd;
     if (!parse_type(pos[2], &to)) return cli_usage_error(cmd, "unknown type '%s'", pos[2]);
+    to_embd = to;
+    if (embd_s && !parse_type(embd_s, &to_embd))
+        return cli_usage_error(cmd, "unknown --token-embedding-type '%s'", embd_s);
+    const bool embd_default = !embd_s && an_lut_is_type(to); /* an_pal_embd_type, per its row length */
+    const bool any_lut = an_lut_is_type(to) || an_lut_is_type(to_embd);
+    if ((lut_group || row_scale) && !any_lut)
+        return cli_usage_error(cmd, "--lut-group and --row-scale apply to lut4, lut6 and lut8 only");
     struct stat si, so;
     if (stat(pos[0], &si) == 0 && stat(pos[1], &so) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino)
         return cli_usage_error(cmd, "OUT is the input file; refusing to overwrite it");
@@ -164,25 +211,47 @@ int cmd_quantize(int argc, char **argv) {
     an_gguf_writer *w = NULL;
     an_pool *pool = NULL;
     int64_t nt = 0;
-    uint8_t **bufs = NULL;
+    qout *bufs = NULL;
     int rc = EXIT_OK;
+    double sse_all = 0, ssw_all = 0;
+    uint64_t mat_params = 0, mat_bytes = 0;
+    an_pal_params pp = an_pal_defaults(an_lut_bits(to) ? an_lut_bits(to) : an_lut_bits(to_embd));
+    if (lut_group) pp.group = lut_group;
+    pp.row_scale = row_scale;
     if (an_gguf_open(&g, pos[0], &err) != AN_OK || an_gguf_writer_create(&w, &err) != AN_OK ||
         an_pool_create(&pool, threads ? threads : an_cpu_count(), &err) != AN_OK) {
         rc = cli_fail(&err);
         goto out;
     }
+    nt = an_gguf_n_tensors(g);
+    for (int64_t i = 0; i < nt; i++) {
+        const an_gguf_tensor *t = an_gguf_tensor_at(g, i);
+        if (an_lut_is_type(t->type)) {
+            an_err_set(&err, AN_E_UNSUPPORTED, "%s: tensor %s is already palettized (%s); quantize from the F16/BF16 model",
+                       pos[0], t->name, an_type_name(t->type));
+            rc = cli_fail(&err);
+            goto out;
+        }
+    }
     an_gguf_writer_set_alignment(w, (uint32_t)an_gguf_alignment(g));
     for (int64_t i = 0; i < an_gguf_n_kv(g); i++) {
         const an_gguf_kv *kv = an_gguf_kv_at(g, i);
         if (an_str_eq(kv->key, "general.file_type") || an_str_eq(kv->key, "general.quantization_version") ||
-            an_str_eq(kv->key, "general.alignment"))
+            an_str_eq(kv->key, "general.alignment") ||
+            (kv->key.n > 10 && !memcmp(kv->key.p, "anelm.lut.", 10)))
             continue;
         an_gguf_writer_kv_copy(w, kv);
     }
     if (an_gguf_find(g, "general.alignment")) an_gguf_writer_u32(w, "general.alignment", (uint32_t)an_gguf_alignment(g));
     an_gguf_writer_u32(w, "general.quantization_version", 2);
     if (file_type_of(to) >= 0) an_gguf_writer_u32(w, "general.file_type", (uint32_t)file_type_of(to));
-    nt = an_gguf_n_tensors(g);
+    if (any_lut) {
+        an_gguf_writer_u32(w, "anelm.lut.version", 1);
+        an_gguf_writer_u32(w, "anelm.lut.bits", (uint32_t)pp.bits);
+        an_gguf_writer_u32(w, "anelm.lut.group", (uint32_t)pp.group);
+        an_gguf_writer_bool(w, "anelm.lut.row_scale", pp.row_scale);
+        an_gguf_writer_u32(w, "anelm.lut.palettizer_version", AN_PAL_VERSION);
+    }
     bufs = calloc((size_t)(nt ? nt : 1), sizeof *bufs);
     if (!bufs) {
         an_err_set(&err, AN_E_NOMEM, "out of memory");
@@ -191,40 +260,99 @@ int cmd_quantize(int argc, char **argv) {
     }
     for (int64_t i = 0; i < nt; i++) {
         const an_gguf_tensor *t = an_gguf_tensor_at(g, i);
-        const an_type_traits *tt = an_type_traits_get(to);
-        bool convert = t->n_dims >= 2 && t->type != (uint32_t)to && t->ne[0] % tt->blck == 0 &&
-                       (t->type == AN_TYPE_F32 || t->type == AN_TYPE_F16 || t->type == AN_TYPE_BF16 ||
-                        an_quant_is_weight_type(t->type));
+        const bool is_embd = !strcmp(t->name, "token_embd.weight") || !strcmp(t->name, "output.weight");
+        an_type tto = is_embd ? to_embd : to;
+        if (embd_default && is_embd) {
+            const uint32_t et = an_pal_embd_type(an_lut_bits(to), t->ne[0]);
+            tto = et ? (an_type)et : (an_type)t->type;
+        }
+        const an_type_traits *tt = an_type_traits_get(tto);
+        const bool lut = an_lut_is_type(tto);
+        const bool src_ok = t->type == AN_TYPE_F32 || an_quant_is_weight_type(t->type);
+        bool convert = t->n_dims >= 2 && t->type != (uint32_t)tto && t->ne[0] % tt->blck == 0 && src_ok;
+        if (lut) convert = convert && t->n_dims == 2; /* tables are per matrix */
+        for (int k = 0; k < n_keep; k++) convert = convert && !strstr(t->name, keep[k]);
         if (!convert) {
             an_gguf_writer_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, t->nbytes);
+            if (t->n_dims >= 2) mat_params += (uint64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]), mat_bytes += t->nbytes;
             continue;
         }
-        uint64_t rows = (uint64_t)(t->ne[1] * t->ne[2] * t->ne[3]);
-        uint64_t nbytes = rows * an_row_bytes(tt, (uint64_t)t->ne[0]);
-        if (!(bufs[i] = malloc(nbytes ? nbytes : 1))) {
+        const uint64_t rows = (uint64_t)(t->ne[1] * t->ne[2] * t->ne[3]);
+        const uint64_t nbytes = rows * an_row_bytes(tt, (uint64_t)t->ne[0]);
+        if (!(bufs[i].data = malloc(nbytes ? nbytes : 1))) {
             an_err_set(&err, AN_E_NOMEM, "out of memory quantizing tensor %s", t->name);
             rc = cli_fail(&err);
             goto out;
         }
-        qjob j = {.t = t, .to = to, .out = bufs[i],
-                  .tmp = malloc((size_t)an_pool_size(pool) * (size_t)t->ne[0] * sizeof(float))};
-        if (!j.tmp) {
-            an_err_set(&err, AN_E_NOMEM, "out of memory quantizing tensor %s", t->name);
-            rc = cli_fail(&err);
-            goto out;
+        mat_params += rows * (uint64_t)t->ne[0];
+        mat_bytes += nbytes;
+        if (lut) {
+            an_pal_params tp = pp;
+            tp.bits = an_lut_bits(tto);
+            const int64_t grp = an_pal_group((int64_t)rows, tp.group), n_tab = (int64_t)rows / grp, k = 1 << tp.bits;
+            char lname[96], sname[96];
+            snprintf(lname, sizeof lname, "%s.lut", t->name);
+            snprintf(sname, sizeof sname, "%s.lut_scale", t->name);
+            if (strlen(tp.row_scale ? sname : lname) >= 64) {
+                an_err_set(&err, AN_E_UNSUPPORTED, "tensor name %s is too long for its companion tensor %s (GGUF names are < 64 bytes)",
+                           t->name, tp.row_scale ? sname : lname);
+                rc = cli_fail(&err);
+                goto out;
+            }
+            bufs[i].lut = malloc((size_t)(n_tab * k) * sizeof(uint16_t));
+            bufs[i].scale = tp.row_scale ? malloc(rows * sizeof(uint16_t)) : NULL;
+            if (!bufs[i].lut || (tp.row_scale && !bufs[i].scale)) {
+                an_err_set(&err, AN_E_NOMEM, "out of memory palettizing tensor %s", t->name);
+                rc = cli_fail(&err);
+                goto out;
+            }
+            double sse = 0, ssw = 0;
+            if (an_palettize(pool, t->type, t->data, (int64_t)rows, t->ne[0], &tp, name_salt(t->name), bufs[i].data,
+                             bufs[i].lut, bufs[i].scale, t->name, &sse, &ssw, &err) != AN_OK) {
+                rc = cli_fail(&err);
+                goto out;
+            }
+            sse_all += sse, ssw_all += ssw;
+            an_log(2, "%s: %s, group %lld, relative squared error %.3e\n", t->name, an_type_name(tto), (long long)grp,
+                   ssw > 0 ? sse / ssw : 0.0);
+            an_gguf_writer_tensor(w, t->name, tto, t->n_dims, t->ne, bufs[i].data, nbytes);
+            const int64_t lne[2] = {k, n_tab};
+            an_gguf_writer_tensor(w, lname, AN_TYPE_F16, 2, lne, bufs[i].lut, (uint64_t)(n_tab * k) * 2);
+            mat_bytes += (uint64_t)(n_tab * k) * 2;
+            if (tp.row_scale) {
+                const int64_t sne[1] = {(int64_t)rows};
+                an_gguf_writer_tensor(w, sname, AN_TYPE_F16, 1, sne, bufs[i].scale, rows * 2);
+                mat_bytes += rows * 2;
+            }
+        } else {
+            qjob j = {.t = t, .to = tto, .out = bufs[i].data,
+                      .tmp = malloc((size_t)an_pool_size(pool) * (size_t)t->ne[0] * sizeof(float))};
+            if (!j.tmp) {
+                an_err_set(&err, AN_E_NOMEM, "out of memory quantizing tensor %s", t->name);
+                rc = cli_fail(&err);
+                goto out;
+            }
+            an_pool_run(pool, quant_rows, &j);
+            free(j.tmp);
+            an_gguf_writer_tensor(w, t->name, tto, t->n_dims, t->ne, bufs[i].data, nbytes);
         }
-        an_pool_run(pool, quant_rows, &j);
-        free(j.tmp);
-        an_gguf_writer_tensor(w, t->name, to, t->n_dims, t->ne, bufs[i], nbytes);
         an_progress("quantize: tensors", (uint64_t)i + 1, (uint64_t)nt);
     }
     if (an_gguf_writer_write(w, pos[1], &err) != AN_OK) {
         rc = cli_fail(&err);
         goto out;
     }
-    fprintf(stderr, "wrote %s (%s)\n", pos[1], an_type_name(to));
+    fprintf(stderr, "wrote %s (%s", pos[1], an_type_name(to));
+    const an_gguf_tensor *te = an_gguf_tensor_find(g, "token_embd.weight");
+    if (te && (embd_s || embd_default)) {
+        uint32_t et = embd_default ? an_pal_embd_type(an_lut_bits(to), te->ne[0]) : (uint32_t)to_embd;
+        fprintf(stderr, ", token embedding %s", an_type_name(et ? et : te->type));
+    }
+    fprintf(stderr, "): matrices %.4f bits per weight", mat_params ? 8.0 * (double)mat_bytes / (double)mat_params : 0.0);
+    if (ssw_all > 0) fprintf(stderr, ", palettized relative squared error %.3e", sse_all / ssw_all);
+    fprintf(stderr, "\n");
 out:
-    for (int64_t i = 0; bufs && i < nt; i++) free(bufs[i]);
+    for (int64_t i = 0; bufs && i < nt; i++) free(bufs[i].data), free(bufs[i].lut), free(bufs[i].scale);
     free(bufs);
     an_pool_free(pool);
     an_gguf_writer_free(w);

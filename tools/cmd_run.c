@@ -19,6 +19,7 @@ static void help(void) {
            "  --special        parse special-token text (e.g. <s>) in the prompt\n"
            "  --json           print one JSON object instead of streaming text\n"
            "  --plan           print where every matmul runs (prefill and decode) and why, on stderr\n"
+           "  --weights W      lut4, lut6 or lut8: palettize the weights at load time (compile cache)\n"
            "%s",
            cli_common_help);
 }
@@ -27,7 +28,7 @@ int cmd_run(int argc, char **argv) {
     const char *cmd = "run";
     cli_common o;
     cli_common_init(&o);
-    const char *prompt = NULL, *pfile = NULL;
+    const char *prompt = NULL, *pfile = NULL, *weights = NULL;
     int n_gen = 128, json = 0, special = 0, seed_set = 0, plan = 0;
     an_sampler_params sp = an_sampler_default_params();
     for (int i = 1; i < argc; i++) {
@@ -53,6 +54,7 @@ int cmd_run(int argc, char **argv) {
             if (!ok) return cli_usage_error(cmd, "--seed needs a non-negative integer");
         } else if (!strcmp(a, "--json")) json = 1;
         else if (!strcmp(a, "--plan")) plan = 1;
+        else if (!strcmp(a, "--weights")) ok = cli_str(cmd, argc, argv, &i, &weights) && cli_weights(cmd, weights);
         else if (!strcmp(a, "--special")) special = 1;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             help();
@@ -78,7 +80,7 @@ int cmd_run(int argc, char **argv) {
     an_ctx *c = NULL;
     an_sampler *s = NULL;
     int32_t *ptoks = NULL, *gen = NULL;
-    int rc = cli_open_model(cmd, o.model, o.verbose, &m);
+    int rc = cli_open_model_w(cmd, o.model, o.verbose, weights, o.threads, o.no_cache, &m);
     if (rc) goto out;
     rc = cli_ctx(&o, m, false, 0, &c);
     if (rc) goto out;

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -183,6 +184,24 @@ int cli_open_model(const char *cmd, const char *path, int verbose, an_model **ou
     an_model_params mp = {.path = path, .verbose = verbose};
     if (an_model_open(out, &mp, &err) != AN_OK) return cli_fail(&err);
     return EXIT_OK;
+}
+
+int cli_open_model_w(const char *cmd, const char *path, int verbose, const char *weights, int threads,
+                     int no_cache, an_model **out) {
+    if (!path) path = cli_default_model();
+    if (!path) return cli_usage_error(cmd, "no model given (-m) and the embedded model was not found");
+    an_log_set_level(verbose);
+    an_err err = {0};
+    an_model_params mp = {.path = path, .verbose = verbose, .weights = weights, .n_threads = threads,
+                          .no_cache = no_cache};
+    if (an_model_open(out, &mp, &err) != AN_OK) return cli_fail(&err);
+    return EXIT_OK;
+}
+
+bool cli_weights(const char *cmd, const char *v) {
+    if (!strcasecmp(v, "lut4") || !strcasecmp(v, "lut6") || !strcasecmp(v, "lut8")) return true;
+    cli_usage_error(cmd, "--weights '%s' (use lut4, lut6 or lut8)", v);
+    return false;
 }
 
 void cli_common_init(cli_common *o) {

@@ -14,6 +14,9 @@
 #include "backends/backend.h"
 #include "cache/cache.h"
 #include "model/llm.h"
+#include "quant/lut.h"
+#include "quant/palettize.h"
+#include "quant/quant.h"
 #include "sched/sched.h"
 #include "tokenizer/tokenizer.h"
 
@@ -23,6 +26,11 @@ struct an_model {
     an_llm llm;
     bool has_weights;
     char desc[256];
+    /* load-time palettization: the cache and what the converted an_mats point into */
+    an_cache *cache;
+    an_cache_blob **blobs;
+    void **bufs;
+    int n_blobs, n_bufs;
 };
 
 struct an_ctx {
@@ -40,6 +48,150 @@ struct an_ctx {
 
 /* ---- model -------------------------------------------------------------------------------- */
 
+/* FNV-1a of a tensor name: the palettizer's per-tensor salt, as `anelm quantize` uses it, so a
+ * load-time palettization and a quantized file of the same weights hold the same bytes. */
+static uint64_t name_salt(const char *s) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
+    return h;
+}
+
+static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+/* Palettizes one matrix in place (the an_mat is re-pointed), through the compile cache. The
+ * payload is the packed indices, the tables and the row scales, each 64-byte aligned. */
+static an_status palettize_mat(an_model *m, an_pool *pool, an_mat *w, const an_pal_params *pp, an_err *err) {
+    const uint32_t lt = an_pal_type(pp->bits);
+    const an_type_traits *ot = an_type_traits_get(lt), *st = an_type_traits_get(w->type);
+    const int64_t rows = w->rows, cols = w->cols, grp = an_pal_group(rows, pp->group), k = 1 << pp->bits;
+    const size_t idx_b = (size_t)rows * an_row_bytes(ot, (uint64_t)cols), lut_b = (size_t)(rows / grp * k) * 2,
+                 sc_b = pp->row_scale ? (size_t)rows * 2 : 0;
+    const size_t off_lut = align64(idx_b), off_sc = off_lut + align64(lut_b), total = off_sc + sc_b;
+    const uint64_t in_bytes = (uint64_t)rows * w->row_bytes;
+    an_cache_keyer kb;
+    an_cache_key_init(&kb);
+    an_cache_key_add(&kb, w->data, (size_t)in_bytes);
+    an_cache_key_add_str(&kb, an_type_name(w->type));
+    an_cache_key_add_str(&kb, an_type_name(lt));
+    an_cache_key_add_str(&kb, "palettize");
+    an_cache_key_add_u64(&kb, (uint64_t)grp);
+    an_cache_key_add_u64(&kb, pp->row_scale);
+    an_cache_key_add_u64(&kb, (uint64_t)pp->iters);
+    an_cache_key_add_u64(&kb, pp->seed);
+    an_cache_key_add_u64(&kb, name_salt(w->name));
+    an_cache_key_add_u64(&kb, (uint64_t)rows);
+    an_cache_key_add_u64(&kb, (uint64_t)cols);
+    an_cache_key_add_u64(&kb, AN_PAL_VERSION);
+    const an_cache_key key = an_cache_key_final(&kb);
+    an_cache_blob *blob = NULL;
+    an_err ce = {0};
+    if (an_cache_get(m->cache, &key, &blob, &ce) != AN_OK) an_log(1, "compile cache: %s (palettizing anyway)\n", ce.msg);
+    const uint8_t *base;
+    if (blob && an_cache_blob_size(blob) == total) {
+        m->blobs[m->n_blobs++] = blob;
+        base = an_cache_blob_data(blob);
+    } else {
+        if (blob) an_cache_blob_free(blob);
+        uint8_t *buf = aligned_alloc(64, align64(total ? total : 1));
+        if (!buf) return an_err_set(err, AN_E_NOMEM, "out of memory palettizing %s", w->name);
+        memset(buf, 0, align64(total ? total : 1));
+        m->bufs[m->n_bufs++] = buf;
+        AN_TRY(an_palettize(pool, w->type, w->data, rows, cols, pp, name_salt(w->name), buf, (uint16_t *)(buf + off_lut),
+                            pp->row_scale ? (uint16_t *)(buf + off_sc) : NULL, w->name, NULL, NULL, err));
+        an_err pe = {0};
+        if (an_cache_put(m->cache, &key, buf, total, &pe) != AN_OK) an_log(1, "compile cache: %s\n", pe.msg);
+        base = buf;
+    }
+    (void)st;
+    m->llm.weight_bytes += idx_b + lut_b + sc_b;
+    m->llm.weight_bytes -= in_bytes;
+    w->type = lt;
+    w->row_bytes = an_row_bytes(ot, (uint64_t)cols);
+    w->data = base;
+    w->lut = (const uint16_t *)(base + off_lut);
+    w->lut_group = (int32_t)grp;
+    w->row_scale = pp->row_scale ? (const uint16_t *)(base + off_sc) : NULL;
+    return an_lut_check(w, err);
+}
+
+/* The token embedding / output matrix of a palettized model: an F32/F16/BF16 one is quantized
+ * to an_pal_embd_type (reference rounding, as `anelm quantize` does), a block-quantized one is
+ * kept. */
+static an_status convert_embd(an_model *m, an_mat *w, int bits, an_err *err) {
+    const uint32_t et = an_pal_embd_type(bits, w->cols);
+    if (!et || !(w->type == AN_TYPE_F32 || w->type == AN_TYPE_F16 || w->type == AN_TYPE_BF16)) return AN_OK;
+    const an_type_traits *ot = an_type_traits_get(et);
+    const uint64_t rb = an_row_bytes(ot, (uint64_t)w->cols), in_bytes = (uint64_t)w->rows * w->row_bytes;
+    uint8_t *buf = malloc(rb * (uint64_t)w->rows);
+    float *row = malloc(sizeof(float) * (size_t)w->cols);
+    if (!buf || !row) {
+        free(buf), free(row);
+        return an_err_set(err, AN_E_NOMEM, "out of memory converting %s", w->name);
+    }
+    for (int64_t r = 0; r < w->rows; r++) {
+        an_dequant_row((an_type)w->type, (const uint8_t *)w->data + (uint64_t)r * w->row_bytes, row, w->cols);
+        an_quant_row_ref((an_type)et, row, buf + (uint64_t)r * rb, w->cols);
+    }
+    free(row);
+    m->bufs[m->n_bufs++] = buf;
+    m->llm.weight_bytes += rb * (uint64_t)w->rows;
+    m->llm.weight_bytes -= in_bytes;
+    w->type = et;
+    w->row_bytes = rb;
+    w->data = buf;
+    return AN_OK;
+}
+
+/* --weights lut4|lut6|lut8: every layer matrix is palettized; the token embedding and the output
+ * matrix get an_pal_embd_type (README, "LUT quality", has the measurement behind that). */
+static an_status palettize_model(an_model *m, const an_model_params *p, an_err *err) {
+    an_llm *l = &m->llm;
+    const int bits = an_pal_parse(p->weights);
+    if (!bits) return an_err_set(err, AN_E_USAGE, "weights '%s': expected lut4, lut6 or lut8", p->weights);
+    an_pal_params pp = an_pal_defaults(bits);
+    if (p->lut_group > 0) pp.group = p->lut_group;
+    pp.row_scale = p->lut_row_scale;
+    const bool tied = l->output.data == l->tok_embd.data;
+    const int n_mats = 7 * l->hp.n_layer + 2; /* buffers: every layer matrix, embedding, output */
+    an_mat **mats = calloc((size_t)n_mats, sizeof *mats);
+    m->blobs = calloc((size_t)n_mats, sizeof *m->blobs);
+    m->bufs = calloc((size_t)n_mats, sizeof *m->bufs);
+    if (!mats || !m->blobs || !m->bufs) {
+        free(mats);
+        return an_err_set(err, AN_E_NOMEM, "out of memory");
+    }
+    int n = 0;
+    for (int li = 0; li < l->hp.n_layer; li++) {
+        an_layer *L = &l->layers[li];
+        an_mat *lm[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->gate, &L->up, &L->down};
+        for (int i = 0; i < 7; i++) mats[n++] = lm[i];
+    }
+    an_pool *pool = NULL;
+    an_cache_params cpar = {.disabled = p->no_cache};
+    an_status s = convert_embd(m, &l->tok_embd, bits, err);
+    if (s == AN_OK && !tied) s = convert_embd(m, &l->output, bits, err);
+    if (s == AN_OK) s = an_pool_create(&pool, p->n_threads > 0 ? p->n_threads : an_cpu_count(), err);
+    if (s == AN_OK) s = an_cache_open(&m->cache, &cpar, err);
+    char label[64];
+    snprintf(label, sizeof label, "palettizing weights (%s)", an_type_name(an_pal_type(bits)));
+    an_progress(label, 0, (uint64_t)n);
+    const double t0 = an_now();
+    for (int i = 0; i < n && s == AN_OK; i++) {
+        an_mat *w = mats[i];
+        const an_type_traits *st = an_type_traits_get(w->type), *ot = an_type_traits_get(an_pal_type(bits));
+        bool ok = !an_lut_is_type(w->type) && st && w->cols % st->blck == 0 && w->cols % ot->blck == 0;
+        if (ok) s = palettize_mat(m, pool, w, &pp, err);
+        an_progress(label, (uint64_t)i + 1, (uint64_t)n);
+    }
+    if (s == AN_OK && tied) l->output = l->tok_embd;
+    if (s == AN_OK)
+        an_log(1, "palettized %d matrices to %s in %.2f s (%d from the compile cache)\n", n,
+               an_type_name(an_pal_type(bits)), an_now() - t0, m->n_blobs);
+    an_pool_free(pool);
+    free(mats);
+    return s;
+}
+
 an_status an_model_open(an_model **out, const an_model_params *p, an_err *err) {
     *out = NULL;
     if (!p || !p->path) return an_err_set(err, AN_E_USAGE, "no model path given");
@@ -54,6 +206,9 @@ an_status an_model_open(an_model **out, const an_model_params *p, an_err *err) {
         if (s == AN_OK && an_tok_n_vocab(m->tok) != m->llm.hp.n_vocab)
             s = an_err_set(err, AN_E_FORMAT, "%s: tensor 'token_embd.weight' has %d rows but the vocabulary has %d tokens",
                            p->path, m->llm.hp.n_vocab, an_tok_n_vocab(m->tok));
+        if (s == AN_OK && p->weights) s = palettize_model(m, p, err);
+    } else if (s == AN_OK && p->weights) {
+        s = an_err_set(err, AN_E_USAGE, "%s has no weights to palettize (vocabulary-only file)", p->path);
     }
     if (s != AN_OK) {
         an_model_free(m);
@@ -74,6 +229,11 @@ an_status an_model_open(an_model **out, const an_model_params *p, an_err *err) {
 
 void an_model_free(an_model *m) {
     if (!m) return;
+    for (int i = 0; i < m->n_blobs; i++) an_cache_blob_free(m->blobs[i]);
+    for (int i = 0; i < m->n_bufs; i++) free(m->bufs[i]);
+    free(m->blobs);
+    free(m->bufs);
+    an_cache_free(m->cache);
     an_llm_free(&m->llm);
     an_tok_free(m->tok);
     an_gguf_free(m->g);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "quant/lut.h"
 #include "quant/quant.h"
 
 /* ---- metadata ----------------------------------------------------------------------------- */
@@ -188,6 +189,56 @@ static an_status check_shape(const an_gguf *g, const an_gguf_tensor *t, int64_t 
     return AN_OK;
 }
 
+/* A palettized matrix (LUT4/6/8) with its companion tensors: NAME.lut, F16 [2^b, n_tables]
+ * with n_tables dividing rows (lut_group = rows / n_tables), and optionally NAME.lut_scale,
+ * F16 [rows] (README, "LUT format"). */
+static an_status bind_lut(an_llm *m, const an_gguf *g, const an_gguf_tensor *t, int64_t cols, int64_t rows,
+                          an_mat *out, an_err *err) {
+    const int bits = an_lut_bits(t->type);
+    const int64_t k = (int64_t)1 << bits;
+    char name[96];
+    snprintf(name, sizeof name, "%s.lut", t->name);
+    const an_gguf_tensor *lt = an_gguf_tensor_find(g, name);
+    if (!lt)
+        return an_err_set(err, AN_E_FORMAT, "%s: tensor %s is %s but its table tensor '%s' is missing", an_gguf_path(g),
+                          t->name, an_type_name(t->type), name);
+    char have[96];
+    shape_str(lt, have, sizeof have);
+    if (lt->type != AN_TYPE_F16)
+        return an_err_set(err, AN_E_FORMAT, "%s: table tensor %s has type %s, expected F16", an_gguf_path(g), lt->name,
+                          an_type_name(lt->type));
+    if (lt->n_dims != 2 || lt->ne[0] != k || lt->ne[1] < 1 || lt->ne[1] > rows || rows % lt->ne[1])
+        return an_err_set(err, AN_E_FORMAT,
+                          "%s: table tensor %s has shape %s, expected [%lld, n_tables] with n_tables dividing the %lld rows of %s",
+                          an_gguf_path(g), lt->name, have, (long long)k, (long long)rows, t->name);
+    snprintf(name, sizeof name, "%s.lut_scale", t->name);
+    const an_gguf_tensor *st = an_gguf_tensor_find(g, name);
+    if (st) {
+        shape_str(st, have, sizeof have);
+        if (st->type != AN_TYPE_F16)
+            return an_err_set(err, AN_E_FORMAT, "%s: row-scale tensor %s has type %s, expected F16", an_gguf_path(g),
+                              st->name, an_type_name(st->type));
+        if (st->n_dims != 1 || st->ne[0] != rows)
+            return an_err_set(err, AN_E_FORMAT, "%s: row-scale tensor %s has shape %s, expected [%lld]", an_gguf_path(g),
+                              st->name, have, (long long)rows);
+    }
+    out->type = t->type;
+    out->rows = rows;
+    out->cols = cols;
+    out->row_bytes = an_row_bytes(an_type_traits_get(t->type), (uint64_t)cols);
+    out->data = t->data;
+    out->name = t->name;
+    out->lut = lt->data;
+    out->lut_group = (int32_t)(rows / lt->ne[1]);
+    out->row_scale = st ? st->data : NULL;
+    an_err e = {0};
+    if (an_lut_check(out, &e) != AN_OK)
+        return an_err_set(err, AN_E_FORMAT, "%s: tensor %s: %s", an_gguf_path(g), t->name, e.msg);
+    m->n_params += (uint64_t)(rows * cols);
+    m->weight_bytes += t->nbytes + lt->nbytes + (st ? st->nbytes : 0);
+    return AN_OK;
+}
+
 static an_status bind_mat(an_llm *m, const an_gguf *g, const char *name, int64_t cols, int64_t rows,
                           bool required, an_mat *out, an_err *err) {
     const an_gguf_tensor *t;
@@ -195,6 +246,7 @@ static an_status bind_mat(an_llm *m, const an_gguf *g, const char *name, int64_t
     AN_TRY(find_tensor(g, name, required, &t, err));
     if (!t) return AN_OK;
     AN_TRY(check_shape(g, t, cols, rows, err));
+    if (an_lut_is_type(t->type)) return bind_lut(m, g, t, cols, rows, out, err);
     if (!an_quant_is_weight_type(t->type))
         return an_err_set(err, AN_E_UNSUPPORTED, "%s: unsupported tensor type %s in tensor %s", an_gguf_path(g),
                           an_type_name(t->type), t->name);
