@@ -11,7 +11,8 @@
 
 /* Bounds, justified in README "Agreement with llama.cpp":
  * - a greedy divergence is accepted only where llama.cpp's token and ours are within
- *   NEAR_TIE logits of each other in our logits at that step (a near-tie);
+ *   max(NEAR_TIE, the format's logit bound) of each other in our logits at that step (a
+ *   near-tie): two logits closer than the error the logits test allows can swap;
  * - next-token logits: |ours - llama.cpp| <= tol on the reference's top 10, per weight format.
  *   F16 weights: we round activations to f16 exactly as llama.cpp does, so only summation order
  *   differs (measured 0.0015): bound 0.01. Q8_0 weights: llama.cpp ran its multi-token Q8_0
@@ -106,8 +107,9 @@ static void greedy_one(const model_case *mc) {
                 float gap = lg[ours] - lg[want[i]];
                 t_note("%s prompt %zu: diverges at token %d of %d: ours %d, llama.cpp %d, gap %.4f in our logits",
                        mc->model, g, i, nw, ours, want[i], (double)gap);
-                T_CHECK(gap <= NEAR_TIE, "divergence at token %d is not a near-tie (gap %.4f > %.2f)", i, (double)gap,
-                        (double)NEAR_TIE);
+                const float tie = mc->logit_tol > NEAR_TIE ? mc->logit_tol : NEAR_TIE;
+                T_CHECK(gap <= tie, "divergence at token %d is not a near-tie (gap %.4f > %.2f)", i, (double)gap,
+                        (double)tie);
                 diverged++;
                 break;
             }
@@ -232,7 +234,7 @@ static void chunked_prefill_consistent(void) {
  * programs through the reference ANE executor, fp16 activations and outputs) against --device
  * cpu: the greedy continuations of the reference prompts agree, or part only at a near-tie,
  * reported. */
-static void device_matches_cpu(const char *model, const char *dev) {
+static void device_matches_cpu(const char *model, const char *dev, float tie) {
     const char *mp = t_shared_path(model), *rp = t_shared_path("reference/tinyscribe-28m-f16.json");
     if (!mp || !rp) {
         t_skip("needs ../shared (models and reference prompts)");
@@ -270,7 +272,7 @@ static void device_matches_cpu(const char *model, const char *dev) {
                 float gap = fabsf(l0[a] - l0[b]);
                 t_note("%s prompt %zu: cpu and %s part at token %d (%d vs %d), gap %.4f", model, g, dev, i, a, b,
                        (double)gap);
-                T_CHECK(gap <= NEAR_TIE, "not a near-tie: gap %.4f", (double)gap);
+                T_CHECK(gap <= tie, "not a near-tie: gap %.4f > %.2f", (double)gap, (double)tie);
                 split++;
                 break;
             }
@@ -288,10 +290,16 @@ static void device_matches_cpu(const char *model, const char *dev) {
     an_model_free(m);
 }
 
-static void auto_matches_cpu_f16(void) { device_matches_cpu("models/tinyscribe-28m-f16.gguf", "auto"); }
-static void auto_matches_cpu_q8_0(void) { device_matches_cpu("models/tinyscribe-28m-q8_0.gguf", "auto"); }
-static void ane_ref_matches_cpu_f16(void) { device_matches_cpu("models/tinyscribe-28m-f16.gguf", "ane-ref"); }
-static void ane_ref_matches_cpu_q8_0(void) { device_matches_cpu("models/tinyscribe-28m-q8_0.gguf", "ane-ref"); }
+/* Near-tie bounds: as for llama.cpp, the format's logit bound (Q8_0: 0.1), except ane-ref on
+ * Q8_0: the CPU path quantizes activations to Q8_0 blocks as llama.cpp does (AMX reproduces
+ * that exactly), while the ANE has no int8 activations and ane-ref keeps them in fp16, so the
+ * two differ by the activation quantization itself: up to 0.09 in the top-5 logits of a
+ * 30-token prompt (`anelm logits --device cpu|ane-ref`; on F16 weights they agree within
+ * 0.002, the fp16 rounding of the logits): bound 0.15. */
+static void auto_matches_cpu_f16(void) { device_matches_cpu("models/tinyscribe-28m-f16.gguf", "auto", NEAR_TIE); }
+static void auto_matches_cpu_q8_0(void) { device_matches_cpu("models/tinyscribe-28m-q8_0.gguf", "auto", 0.1f); }
+static void ane_ref_matches_cpu_f16(void) { device_matches_cpu("models/tinyscribe-28m-f16.gguf", "ane-ref", NEAR_TIE); }
+static void ane_ref_matches_cpu_q8_0(void) { device_matches_cpu("models/tinyscribe-28m-q8_0.gguf", "ane-ref", 0.15f); }
 
 const t_case t_suite_model[] = {
     {"auto_matches_cpu_f16", auto_matches_cpu_f16},
