@@ -74,8 +74,9 @@ bool cli_float(const char *cmd, int argc, char **argv, int *i, float *out) {
 bool cli_device(const char *cmd, const char *v) {
     /* the names a context may offer; whether this machine has one is checked when the context
      * is created (an unavailable device is an error there, with the reason) */
-    if (!strcmp(v, "cpu") || !strcmp(v, "auto") || !strcmp(v, "amx")) return true;
-    cli_usage_error(cmd, "unknown device '%s' (devices: auto, cpu, amx)", v);
+    if (!strcmp(v, "cpu") || !strcmp(v, "auto") || !strcmp(v, "amx") || !strcmp(v, "ane") || !strcmp(v, "ane-ref"))
+        return true;
+    cli_usage_error(cmd, "unknown device '%s' (devices: auto, cpu, amx, ane, ane-ref)", v);
     return false;
 }
 
@@ -216,7 +217,9 @@ const char *cli_common_help =
     "  -ub N            prefill chunk: tokens per matrix pass (default 512)\n"
     "  --kv-type T      KV cache type, f16 (default) or f32; also -ctk T / -ctv T\n"
     "  --device D       auto (default: each matmul where the measured cost model predicts it\n"
-    "                   is fastest), cpu, or amx (forced where it can run an op)\n"
+    "                   is fastest), cpu, or amx (forced where it can run an op); ane-ref:\n"
+    "                   prefill matmuls as MIL programs through the reference ANE executor\n"
+    "                   (ANE numerics, any machine); ane: the same on the Neural Engine (macOS)\n"
     "  --no-cache       do not read or write the compile cache of prepared weights\n"
     "  -v               progress and decisions on stderr\n";
 

@@ -11,6 +11,7 @@
 #include "core/timer.h"
 #include "gguf/gguf.h"
 #include "backends/amx/amx.h"
+#include "backends/ane/ane.h"
 #include "backends/backend.h"
 #include "cache/cache.h"
 #include "model/llm.h"
@@ -286,9 +287,28 @@ size_t an_detok_flush(an_detok *st, char *out, size_t cap) {
  * through the compile cache, with a progress line: a user waits for this. */
 static an_status prepare_weights(an_ctx *c, const an_plan *plan, an_err *err) {
     const an_llm *l = &c->m->llm;
+    /* an engine that runs both FFN halves and fuses them gets the fused op instead of the two */
+    an_op gu, dn;
+    {
+        an_op ops[AN_OPK_COUNT];
+        an_llm_ops(l, plan->n, ops);
+        gu = ops[AN_OPK_GATE_UP], dn = ops[AN_OPK_DOWN];
+    }
+    an_device *fd = an_sched_ffn_device(c->sched, &gu, &dn);
+    if (fd && fd->i->prepare_op) {
+        char label[64];
+        snprintf(label, sizeof label, "%s: preparing fused ffn weights", fd->i->name);
+        for (int li = 0; li < l->hp.n_layer; li++) {
+            const an_layer *L = &l->layers[li];
+            const an_op f = {.name = "ffn", .w = {&L->gate, &L->up, &L->down}, .n_w = 3, .n = c->st.n_ubatch, .ffn = true};
+            AN_TRY(fd->i->prepare_op(fd, &f, err));
+            an_progress(label, (uint64_t)li + 1, (uint64_t)l->hp.n_layer);
+        }
+    }
     for (int k = 0; k < AN_OPK_COUNT; k++) {
         an_device *d = c->dev[plan->op[k].dev];
         if (plan->op[k].dev == 0) continue;
+        if (d == fd && fd->i->prepare_op && (k == AN_OPK_GATE_UP || k == AN_OPK_DOWN)) continue; /* fused above */
         const int layers = k == AN_OPK_OUTPUT ? 1 : l->hp.n_layer;
         char label[64];
         snprintf(label, sizeof label, "%s: preparing %s weights", d->i->name, an_op_kind_name((an_op_kind)k));
@@ -302,9 +322,22 @@ static an_status prepare_weights(an_ctx *c, const an_plan *plan, an_err *err) {
             case AN_OPK_DOWN: ws[0] = &L->down; break;
             default: ws[0] = &l->output; break;
             }
-            for (int i = 0; i < 3 && ws[i]; i++) AN_TRY(d->i->prepare(d, ws[i], err));
+            if (d->i->prepare_op) { /* engines that compile whole ops (the ANE) */
+                an_op op = {.name = an_op_kind_name((an_op_kind)k), .n = c->st.n_ubatch};
+                for (int i = 0; i < 3 && ws[i]; i++) op.w[op.n_w++] = ws[i];
+                AN_TRY(d->i->prepare_op(d, &op, err));
+            } else {
+                for (int i = 0; i < 3 && ws[i]; i++) AN_TRY(d->i->prepare(d, ws[i], err));
+            }
             an_progress(label, (uint64_t)li + 1, (uint64_t)layers);
         }
+    }
+    for (int i = 1; i < c->n_dev; i++) { /* end the batch: op-compiling devices build now */
+        an_device *d = c->dev[i];
+        an_err e = {0};
+        if (d->i->prepare_op && d->i->prepare_op(d, NULL, &e) != AN_OK) /* loud, not fatal */
+            an_log(0, "anelm: %s could not compile its programs (%s); those matmuls run on the cpu\n", d->i->name,
+                   e.msg);
     }
     return AN_OK;
 }
@@ -326,7 +359,16 @@ an_status an_ctx_create(an_ctx **out, an_model *m, const an_ctx_params *p, an_er
         an_cache_params cpar = {.disabled = p->no_cache};
         s = an_cache_open(&c->cache, &cpar, err);
     }
-    if (s == AN_OK) {
+    const bool ane = p->device && (!strcmp(p->device, "ane-ref") || !strcmp(p->device, "ane"));
+    if (s == AN_OK && ane) {
+        /* the ANE flavours are the only offload engine when asked for (the plan shows what a Mac
+         * would run); never chosen by "auto": ane-ref is a simulator, slower than the CPU here */
+        an_ane_params ap = {.hardware = !strcmp(p->device, "ane"), .family = an_ane_family_from_env(),
+                            .n_max = p->n_ubatch > 0 ? p->n_ubatch : 512, .cache = c->cache};
+        if (ap.n_max > n_ctx) ap.n_max = n_ctx;
+        if (!(c->dev[c->n_dev++] = an_ane_device_create(&ap))) s = an_err_set(err, AN_E_NOMEM, "out of memory");
+    }
+    if (s == AN_OK && !ane) {
         const char *why = NULL;
         bool amx = an_amx_available(&why);
         an_log(1, "amx: %s\n", why ? why : (amx ? "available" : "unavailable"));
@@ -382,7 +424,18 @@ an_status an_ctx_print_plan(an_ctx *c, int n_prefill, FILE *f, an_err *err) {
     if (n_prefill > c->st.n_ubatch) n_prefill = c->st.n_ubatch; /* prefill runs in chunks of -ub */
     if (n_prefill < 1) n_prefill = 1;
     an_sched_plan(c->sched, ops, n_prefill, &plan);
+    /* where the FFN runs fused, its halves run in that one program */
+    ops[AN_OPK_GATE_UP].n = ops[AN_OPK_DOWN].n = n_prefill;
+    const an_device *fd = an_sched_ffn_device(c->sched, &ops[AN_OPK_GATE_UP], &ops[AN_OPK_DOWN]);
+    for (int i = 0; fd && i < an_sched_n_devices(c->sched); i++)
+        if (an_sched_device(c->sched, i) == fd)
+            for (int k = AN_OPK_GATE_UP; k <= AN_OPK_DOWN; k++) {
+                plan.op[k].dev = i;
+                snprintf(plan.op[k].cause, sizeof plan.op[k].cause,
+                         "fused: gate, up, SiLU, multiply, down in one program per layer");
+            }
     an_plan_print(c->sched, &plan, "prefill", c->m->llm.hp.n_layer, f);
+
     an_sched_plan(c->sched, ops, 1, &plan);
     an_plan_print(c->sched, &plan, "decode", c->m->llm.hp.n_layer, f);
     (void)err;
