@@ -55,7 +55,7 @@ static void lut_gemv_scalar(const an_mat *w, int64_t r0, int64_t nrows, const fl
     }
 }
 
-static const an_lut_kernels k_scalar = {.k = {{NULL, lut_gemv_scalar}, {NULL, lut_gemv_scalar}, {NULL, lut_gemv_scalar}}};
+static const an_lut_kernels k_scalar = {.k = {{NULL, lut_gemv_scalar, true}, {NULL, lut_gemv_scalar, true}, {NULL, lut_gemv_scalar, true}}};
 
 /* Per-ISA tables, defined in the ISA files (built only for their architecture). */
 #if defined(__x86_64__)
@@ -79,7 +79,7 @@ static const an_lut_kernels *table_of(an_isa isa) {
 }
 
 an_lut_kernel an_lut_kernel_variant(an_isa isa, uint32_t t) {
-    const an_lut_kernel none = {NULL, NULL};
+    const an_lut_kernel none = {NULL, NULL, false};
     const int bits = an_lut_bits(t);
     const an_lut_kernels *tab = table_of(isa);
     if (!bits || !tab) return none;
@@ -87,7 +87,7 @@ an_lut_kernel an_lut_kernel_variant(an_isa isa, uint32_t t) {
 }
 
 an_lut_kernel an_lut_kernel_avx512_base(uint32_t t) {
-    const an_lut_kernel none = {NULL, NULL};
+    const an_lut_kernel none = {NULL, NULL, false};
 #if defined(__x86_64__)
     const int bits = an_lut_bits(t);
     if (bits) return an_lut_table_avx512.k[(bits - 4) / 2];
@@ -103,7 +103,7 @@ static void init_active(void) {
     static const uint32_t types[3] = {AN_TYPE_LUT4, AN_TYPE_LUT6, AN_TYPE_LUT8};
     const an_isa act = an_cpu()->active;
     for (int i = 0; i < 3; i++) {
-        an_lut_kernel k = {NULL, NULL};
+        an_lut_kernel k = {NULL, NULL, false};
         /* best variant at or below the active level: avx512 -> avx2 -> portable */
         if (act == AN_ISA_AVX512) k = an_lut_kernel_variant(AN_ISA_AVX512, types[i]);
         if (!k.gemv && (act == AN_ISA_AVX512 || act == AN_ISA_AVX2)) k = an_lut_kernel_variant(AN_ISA_AVX2, types[i]);
@@ -114,7 +114,7 @@ static void init_active(void) {
 }
 
 an_lut_kernel an_lut_kernel_get(uint32_t t) {
-    const an_lut_kernel none = {NULL, NULL};
+    const an_lut_kernel none = {NULL, NULL, false};
     const int bits = an_lut_bits(t);
     if (!bits) return none;
     pthread_once(&g_once, init_active);

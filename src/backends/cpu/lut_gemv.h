@@ -3,38 +3,43 @@
  * type ids below AN_TYPE_COUNT, and because a LUT row cannot be computed from its bytes alone
  * (it needs its group's table and its row scale, i.e. the an_mat).
  *
- * Activations stay fp32: llama.cpp has no LUT type, so there is no rounding to reproduce, and
- * the one cheaper format tried (bf16 hi/lo halves with VDPBF16PS, exact to ~2^-16) ran at 7.0
- * G elements/s against 11.6 for fp32 FMAs on this machine's AVX-512 LUT6 kernel.
+ * Activations: fp32 in every exact variant (llama.cpp has no LUT type, so there is no rounding
+ * to reproduce; bf16 hi/lo halves with VDPBF16PS, exact to ~2^-16, were slower: 7.0 against
+ * 11.6 G elements/s for AVX-512 LUT6). One variant trades precision for speed where it
+ * measurably pays: AVX-512 VBMI LUT6 uses int16 activations per 64-element block and a 14-bit
+ * integer table, 1.6x faster on 2 threads, with an error still ~1000x below LUT6's own
+ * (lut_gemv_avx512.c; an_lut_kernel.exact says which is which).
  *
  * A kernel may want the activation row in its own element order (so that the table lookups
- * need no shuffles back into row order): each variant is a pair (prep, gemv), where prep
- * rewrites x into that order once per token, and gemv reads the result. prep is NULL when the
- * kernel reads x as it is. Every variant computes an_lut_dot_ref up to float summation order;
- * tests/test_lut.c holds each to a stated NMSE bound.
+ * need no shuffles back into row order) or format: each variant is a pair (prep, gemv), where
+ * prep rewrites x once per token, and gemv reads the result. prep is NULL when the kernel reads
+ * x as it is. tests/test_lut.c holds each variant to a stated NMSE bound against
+ * an_lut_dot_ref.
  *
  * Variants live in files named for the ISA (lut_gemv_avx512.c, lut_gemv_avx2.c,
  * lut_gemv_neon.c); the active one is chosen once (core/cpu.h, ANELM_ISA). */
 #ifndef AN_CPU_LUT_GEMV_H
 #define AN_CPU_LUT_GEMV_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "backends/cpu/cpu.h"
 #include "core/cpu.h"
 
-/* xp[0..K) = x[0..K) in the kernel's element order (a permutation of x; same length). */
+/* xp = x[0..K) in the kernel's element order and format, at most 4*K bytes. */
 typedef void (*an_lut_prep_fn)(const float *x, float *xp, int64_t K);
 
 /* y[i] = dot(row r0 + i of w, x) for i in [0, nrows)
  *   w:   a checked LUT matrix (an_lut_check), K = w->cols
- *   xp:  the activation row after prep (x itself when prep is NULL), K fp32
+ *   xp:  the activation row after prep (x itself, K fp32, when prep is NULL)
  *   y:   nrows floats (row r0's result first) */
 typedef void (*an_lut_gemv_fn)(const an_mat *w, int64_t r0, int64_t nrows, const float *xp, float *y);
 
 typedef struct an_lut_kernel {
     an_lut_prep_fn prep; /* NULL: x is read in row order */
     an_lut_gemv_fn gemv; /* NULL: no such variant */
+    bool exact;          /* fp32 products (float rounding only); false: integer products */
 } an_lut_kernel;
 
 /* The kernel of this machine's active ISA for LUT type t (the portable one when the ISA has no

@@ -23,6 +23,7 @@
  * No load touches a byte outside the row: LUT6's 64-byte loads that would run past the row's
  * end are masked to the 48 bytes of the block; LUT8's tail load is masked. */
 #include <immintrin.h>
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -180,102 +181,21 @@ static void gemv_lut8(const an_mat *w, int64_t r0, int64_t nrows, const float *x
     }
 }
 
-const an_lut_kernels an_lut_table_avx512 = {.k = {{prep_lut4, gemv_lut4}, {prep_lut6, gemv_lut6}, {NULL, gemv_lut8}}};
+const an_lut_kernels an_lut_table_avx512 = {
+    .k = {{prep_lut4, gemv_lut4, true}, {prep_lut6, gemv_lut6, true}, {NULL, gemv_lut8, true}}};
 
 /* ---- VBMI / VBMI2 (Ice Lake and later) ----------------------------------------------------
- * Byte permutes (VPERMB, VPERMI2B) and concatenating shifts (VPSHLDD) let LUT6 and LUT8 skip
- * VCVTPH2PS, which costs two operations (one on port 5) per 16 elements plus an extract:
- *   - LUT6: the table widened to fp32 once per group and split into its high and low 16-bit
- *     halves (two 64-word tables). One VPERMB places [b0 b1 b1 b2] in each dword, two VPSRLVW
- *     give index words A = (e0, e2) and B = (e1, e3) per group as before; the low halves are
- *     looked up with the index rotated by 16 bits (VPROLD), so that per dword
- *       VPSHLDD(hi[A], lo[rot A], 16)      = fp32 of the element in A's low word,
- *       blend_w(odd: hi[A], even: lo[rot A]) = fp32 of the element in A's high word.
- *     17 instructions per 64 elements against 20; but two-source word and byte permutes
- *     (VPERMT2W, VPERMI2B) take 2 cycles each here (measured: 8 independent chains, against 1
- *     for VPERMW, VPERMB, VPERMPS, VPERMT2PS), and this form has four VPERMT2W to A's two, so
- *     it gains little: 8.7 -> 9.0 GB/s per thread from cache.
+ * Measured here (8 independent chains): two-source word and byte permutes (VPERMT2W, VPERMI2B)
+ * take 2 cycles each, against 1 for VPERMW, VPERMB, VPERMPS and VPERMT2PS; VCVTPH2PS costs
+ * about one cycle per 16 elements plus an extract for the upper half. So:
  *   - LUT8: the fp16 table as two byte planes of 256 (four zmm each); VPERMI2B reads 7 index
  *     bits, so each plane is two lookups and a blend on bit 7 (VPMOVB2M), 64 bytes at a time
  *     with no widening of the indices; VPUNPCK{L,H}BW zip the planes into fp16 words.
  *     6.1 -> 10.0 GB/s per thread from cache (the base form needs four VPERMT2W per 32).
- * Both keep fp32 activations in the order the lanes produce elements (prep below). Selected at
- * start-up where the CPU has both extensions (an_lut_kernel_variant). */
+ *   - LUT6: integer products (below). A first VBMI form kept fp32 (fp32 hi/lo half tables
+ *     joined by VPSHLDD) and gained only 3%: its four VPERMT2W per 64 ate the saving.
+ * Selected at start-up where the CPU has both extensions (an_lut_kernel_variant). */
 #define VBMI __attribute__((target("avx512vbmi,avx512vbmi2")))
-
-/* LUT6, within a 64-element block: lane d of the four fp32 vectors is element 4d, 4d + 2,
- * 4d + 1, 4d + 3 (group d's positions 0, 2, 1, 3). */
-static void prep_lut6_vbmi(const float *x, float *xp, int64_t K) {
-    static const int pos[4] = {0, 2, 1, 3};
-    int64_t b = 0;
-    for (; b + 64 <= K; b += 64)
-        for (int q = 0; q < 4; q++)
-            for (int d = 0; d < 16; d++) xp[b + 16 * q + d] = x[b + 4 * d + pos[q]];
-    for (; b < K; b++) xp[b] = x[b];
-}
-
-/* hi/lo 16-bit halves of the fp32 values of a 64-entry fp16 table, as 32-word vectors */
-VBMI static void split_table64(const uint16_t *tab, __m512i hl[4]) {
-    const __m512i even = _mm512_setr_epi32(0x00020000, 0x00060004, 0x000a0008, 0x000e000c, 0x00120010, 0x00160014,
-                                           0x001a0018, 0x001e001c, 0x00220020, 0x00260024, 0x002a0028, 0x002e002c,
-                                           0x00320030, 0x00360034, 0x003a0038, 0x003e003c);
-    const __m512i odd = _mm512_add_epi16(even, _mm512_set1_epi16(1));
-    __m512i f[4];
-    for (int q = 0; q < 4; q++) f[q] = _mm512_castps_si512(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(tab + 16 * q))));
-    hl[0] = _mm512_permutex2var_epi16(f[0], odd, f[1]);  /* hi, entries 0..31 */
-    hl[1] = _mm512_permutex2var_epi16(f[2], odd, f[3]);  /* hi, entries 32..63 */
-    hl[2] = _mm512_permutex2var_epi16(f[0], even, f[1]); /* lo, entries 0..31 */
-    hl[3] = _mm512_permutex2var_epi16(f[2], even, f[3]); /* lo, entries 32..63 */
-}
-
-/* see lut_gemv.h (an_lut_gemv_fn): rows [r0, r0+nrows) of a LUT6 matrix, xp from prep_lut6_vbmi */
-VBMI static void gemv_lut6_vbmi(const an_mat *w, int64_t r0, int64_t nrows, const float *xp, float *y) {
-    const int64_t K = w->cols, nb = K / 64;
-    const uint64_t rb = w->row_bytes;
-    const int64_t nfast = rb >= 64 ? ((int64_t)rb - 64) / 48 + 1 < nb ? ((int64_t)rb - 64) / 48 + 1 : nb : 0;
-    /* dword d = bytes [3d, 3d+1, 3d+1, 3d+2] of the block */
-    const __m512i place = _mm512_set_epi8(47, 46, 46, 45, 44, 43, 43, 42, 41, 40, 40, 39, 38, 37, 37, 36, 35, 34, 34, 33,
-                                          32, 31, 31, 30, 29, 28, 28, 27, 26, 25, 25, 24, 23, 22, 22, 21, 20, 19, 19, 18,
-                                          17, 16, 16, 15, 14, 13, 13, 12, 11, 10, 10, 9, 8, 7, 7, 6, 5, 4, 4, 3, 2, 1, 1, 0);
-    const __m512i sh_a = _mm512_set1_epi32(0 | 4 << 16), sh_b = _mm512_set1_epi32(6 | 10 << 16);
-    const uint16_t *cur = NULL;
-    __m512i hl[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
-    for (int64_t i = 0; i < nrows; i++) {
-        const int64_t r = r0 + i;
-        const uint8_t *p = (const uint8_t *)w->data + (uint64_t)r * rb;
-        const uint16_t *tab = an_lut_table(w, r);
-        if (tab != cur) split_table64(tab, hl), cur = tab;
-        const __m512i H0 = hl[0], H1 = hl[1], L0 = hl[2], L1 = hl[3];
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        const float *x = xp;
-#define LUT6V_BLOCK(v)                                                                                        \
-    do {                                                                                                      \
-        const __m512i g_ = _mm512_permutexvar_epi8(place, (v));                                               \
-        const __m512i ia_ = _mm512_srlv_epi16(g_, sh_a), ib_ = _mm512_srlv_epi16(g_, sh_b);                  \
-        const __m512i ha_ = _mm512_permutex2var_epi16(H0, ia_, H1);                                           \
-        const __m512i la_ = _mm512_permutex2var_epi16(L0, _mm512_rol_epi32(ia_, 16), L1);                     \
-        const __m512i hb_ = _mm512_permutex2var_epi16(H0, ib_, H1);                                           \
-        const __m512i lb_ = _mm512_permutex2var_epi16(L0, _mm512_rol_epi32(ib_, 16), L1);                     \
-        a0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_shldi_epi32(ha_, la_, 16)), _mm512_loadu_ps(x), a0);  \
-        a1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_mask_blend_epi16(0xAAAAAAAAu, la_, ha_)),             \
-                             _mm512_loadu_ps(x + 16), a1);                                                    \
-        a2 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_shldi_epi32(hb_, lb_, 16)), _mm512_loadu_ps(x + 32), a2); \
-        a3 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_mask_blend_epi16(0xAAAAAAAAu, lb_, hb_)),             \
-                             _mm512_loadu_ps(x + 48), a3);                                                    \
-    } while (0)
-        int64_t b = 0;
-        for (; b < nfast; b++, p += 48, x += 64) LUT6V_BLOCK(_mm512_loadu_si512(p));
-        for (; b < nb; b++, p += 48, x += 64) LUT6V_BLOCK(_mm512_maskz_loadu_epi8(0xFFFFFFFFFFFFull, p));
-#undef LUT6V_BLOCK
-        float acc = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
-        for (int64_t k = nb * 64; k < K; k += 4, p += 3, x += 4) { /* tail (K % 4 == 0): row order */
-            const uint32_t v = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16;
-            acc += an_f16_to_f32(tab[v & 63]) * x[0] + an_f16_to_f32(tab[(v >> 6) & 63]) * x[1] +
-                   an_f16_to_f32(tab[(v >> 12) & 63]) * x[2] + an_f16_to_f32(tab[v >> 18]) * x[3];
-        }
-        y[i] = acc * an_lut_row_scale(w, r);
-    }
-}
 
 /* LUT8, within a 64-element block: after the byte zip, 128-bit lane k of the low (high) word
  * vector holds elements 16k..16k+7 (16k+8..16k+15); widening its lower and upper 256 bits gives
@@ -328,12 +248,109 @@ VBMI static void gemv_lut8_vbmi(const an_mat *w, int64_t r0, int64_t nrows, cons
         y[i] = acc * an_lut_row_scale(w, r);
     }
 }
+
+/* ---- LUT6 with integer products (VBMI + VNNI) ---------------------------------------------
+ * Every fp32 form spends most of its operations turning looked-up fp16 values into fp32 lanes.
+ * Here the table is made integer instead: per group, t[v] = round(T[v] / s) with s = max|T| /
+ * 8191 (14-bit signed; absolute error <= max|T| / 16382, ~250x below LUT6's own step for a
+ * gaussian-like table), and the activations are int16 per 64-element block, q = round(x / d),
+ * d = amax / 32767 (error <= 2^-16 of the block's amax). A looked-up word is then the weight
+ * itself: VPDPWSSD multiplies 32 (t, q) word pairs and adds them into 16 int32 lanes, with no
+ * conversion per element. Per lane and block: 4 products of at most 8191 * 32767 < 2^28, so
+ * the int32 sum cannot overflow. Each block's lanes are converted once and scaled by d
+ * (VCVTDQ2PS + FMA), and the row by s * row_scale at the end. 11 operations per 64 elements
+ * against 20 for the fp32 form: 7.6 -> 12.4 GB/s on 2 threads, 4096x4096 (bench/
+ * lut_gemv_bench.c, same run). The tail (K % 64) stays fp32 with the exact table. The price:
+ * NMSE against an_lut_dot_ref ~1e-8 typical, ~1e-6 with a 40x outlier entry in a table
+ * (an_lut_kernel.exact = false; tests/test_lut.c bounds it), against LUT6's own ~1e-3. */
+
+/* prep output: q int16[nb*64] in prep_lut6's element order | d float[nb] | x tail float[K % 64] */
+static void prep_lut6_i16(const float *x, float *xp, int64_t K) {
+    const int64_t nb = K / 64;
+    int16_t *q = (int16_t *)xp;
+    float *d = (float *)(q + nb * 64), *tail = d + nb;
+    for (int64_t b = 0; b < nb; b++) {
+        const float *xb = x + 64 * b;
+        float amax = 0.0f;
+        for (int i = 0; i < 64; i++) amax = fabsf(xb[i]) > amax ? fabsf(xb[i]) : amax;
+        const float id = amax > 0.0f ? 32767.0f / amax : 0.0f;
+        d[b] = amax / 32767.0f;
+        for (int j = 0; j < 32; j++) {
+            const int e = 4 * (j / 2) + 2 * (j % 2);
+            q[64 * b + j] = (int16_t)lrintf(xb[e] * id);
+            q[64 * b + 32 + j] = (int16_t)lrintf(xb[e + 1] * id);
+        }
+    }
+    for (int64_t k = nb * 64; k < K; k++) tail[k - nb * 64] = x[k];
+}
+
+/* see lut_gemv.h (an_lut_gemv_fn): rows [r0, r0+nrows) of a LUT6 matrix, xp from prep_lut6_i16 */
+VBMI static void gemv_lut6_i16(const an_mat *w, int64_t r0, int64_t nrows, const float *xp, float *y) {
+    const int64_t K = w->cols, nb = K / 64;
+    const uint64_t rb = w->row_bytes;
+    const int64_t nfast = rb >= 64 ? ((int64_t)rb - 64) / 48 + 1 < nb ? ((int64_t)rb - 64) / 48 + 1 : nb : 0;
+    const int16_t *q = (const int16_t *)xp;
+    const float *dsc = (const float *)(q + nb * 64), *tail = dsc + nb;
+    const __m512i place = _mm512_set_epi8(47, 46, 46, 45, 44, 43, 43, 42, 41, 40, 40, 39, 38, 37, 37, 36, 35, 34, 34, 33,
+                                          32, 31, 31, 30, 29, 28, 28, 27, 26, 25, 25, 24, 23, 22, 22, 21, 20, 19, 19, 18,
+                                          17, 16, 16, 15, 14, 13, 13, 12, 11, 10, 10, 9, 8, 7, 7, 6, 5, 4, 4, 3, 2, 1, 1, 0);
+    const __m512i sh_a = _mm512_set1_epi32(0 | 4 << 16), sh_b = _mm512_set1_epi32(6 | 10 << 16);
+    const uint16_t *cur = NULL;
+    __m512i T0 = _mm512_setzero_si512(), T1 = T0;
+    float s = 0.0f;
+    for (int64_t i = 0; i < nrows; i++) {
+        const int64_t r = r0 + i;
+        const uint8_t *p = (const uint8_t *)w->data + (uint64_t)r * rb;
+        const uint16_t *tab = an_lut_table(w, r);
+        if (tab != cur) { /* the group's integer table and its scale */
+            __m512 f[4];
+            __m512 m = _mm512_setzero_ps();
+            for (int g = 0; g < 4; g++) {
+                f[g] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(tab + 16 * g)));
+                m = _mm512_max_ps(m, _mm512_abs_ps(f[g]));
+            }
+            const float amax = _mm512_reduce_max_ps(m);
+            s = amax / 8191.0f;
+            const __m512 is = _mm512_set1_ps(amax > 0.0f ? 8191.0f / amax : 0.0f);
+            __m512i t[4];
+            for (int g = 0; g < 4; g++) t[g] = _mm512_cvtps_epi32(_mm512_mul_ps(f[g], is)); /* RNE, |t| <= 8191 */
+            T0 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi32_epi16(t[0])), _mm512_cvtepi32_epi16(t[1]), 1);
+            T1 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi32_epi16(t[2])), _mm512_cvtepi32_epi16(t[3]), 1);
+            cur = tab;
+        }
+        __m512 f0 = _mm512_setzero_ps(), f1 = f0;
+        const int16_t *qb = q;
+#define LUT6I_BLOCK(v, b)                                                                                     \
+    do {                                                                                                      \
+        const __m512i g_ = _mm512_permutexvar_epi8(place, (v));                                               \
+        const __m512i la_ = _mm512_permutex2var_epi16(T0, _mm512_srlv_epi16(g_, sh_a), T1);                   \
+        const __m512i lb_ = _mm512_permutex2var_epi16(T0, _mm512_srlv_epi16(g_, sh_b), T1);                   \
+        __m512i s_ = _mm512_dpwssd_epi32(_mm512_setzero_si512(), la_, _mm512_loadu_si512(qb));                \
+        s_ = _mm512_dpwssd_epi32(s_, lb_, _mm512_loadu_si512(qb + 32));                                        \
+        if ((b) & 1) f1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s_), _mm512_set1_ps(dsc[b]), f1);                \
+        else f0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s_), _mm512_set1_ps(dsc[b]), f0);                        \
+    } while (0)
+        int64_t b = 0;
+        for (; b < nfast; b++, p += 48, qb += 64) LUT6I_BLOCK(_mm512_loadu_si512(p), b);
+        for (; b < nb; b++, p += 48, qb += 64) LUT6I_BLOCK(_mm512_maskz_loadu_epi8(0xFFFFFFFFFFFFull, p), b);
+#undef LUT6I_BLOCK
+        float acc = _mm512_reduce_add_ps(_mm512_add_ps(f0, f1)) * s;
+        const float *x = tail;
+        for (int64_t k = nb * 64; k < K; k += 4, p += 3, x += 4) { /* tail (K % 4 == 0): exact table */
+            const uint32_t v = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16;
+            acc += an_f16_to_f32(tab[v & 63]) * x[0] + an_f16_to_f32(tab[(v >> 6) & 63]) * x[1] +
+                   an_f16_to_f32(tab[(v >> 12) & 63]) * x[2] + an_f16_to_f32(tab[v >> 18]) * x[3];
+        }
+        y[i] = acc * an_lut_row_scale(w, r);
+    }
+}
+
 #undef VBMI
 
 /* LUT4 has nothing to gain from VBMI (VPERMPS on the fp32 table is already one operation per
  * 16 elements); it shares the base kernel. */
 const an_lut_kernels an_lut_table_avx512vbmi = {
-    .k = {{prep_lut4, gemv_lut4}, {prep_lut6_vbmi, gemv_lut6_vbmi}, {prep_lut8_vbmi, gemv_lut8_vbmi}}};
+    .k = {{prep_lut4, gemv_lut4, true}, {prep_lut6_i16, gemv_lut6_i16, false}, {prep_lut8_vbmi, gemv_lut8_vbmi, true}}};
 
 /* VBMI and VBMI2 add no register state, so where AVX-512 is usable (core/cpu.c checked the OS
  * saves it) the cpuid bits are enough. */

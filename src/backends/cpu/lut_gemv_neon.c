@@ -140,4 +140,4 @@ static void gemv_lut8(const an_mat *w, int64_t r0, int64_t nrows, const float *x
     }
 }
 
-const an_lut_kernels an_lut_table_neon = {.k = {{NULL, gemv_lut4}, {NULL, gemv_lut6}, {NULL, gemv_lut8}}};
+const an_lut_kernels an_lut_table_neon = {.k = {{NULL, gemv_lut4, true}, {NULL, gemv_lut6, true}, {NULL, gemv_lut8, true}}};

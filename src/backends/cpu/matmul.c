@@ -124,7 +124,7 @@ typedef struct {
     an_type vdt;
     uint64_t act_row_bytes;
     uint8_t *act;
-    an_lut_kernel lut; /* palettized weights: the kernel pair (prep + gemv); gemv NULL otherwise */
+    an_lut_kernel lut; /* palettized weights: the kernel (prep + gemv); gemv NULL otherwise */
     float *xf;
     uint8_t *thread_ws;
     size_t per_thread;
