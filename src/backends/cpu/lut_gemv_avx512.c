@@ -31,6 +31,16 @@
 #include "core/fp16.h"
 #include "quant/lut.h"
 
+/* Software prefetch one page ahead of the row pointer. The kernels are compute-heavy for their
+ * bytes, and the hardware streamer stops at every 4 KB page and ramps up again; prefetching
+ * 4 KB ahead (every row is contiguous with the next) keeps the stream going across pages and
+ * rows. Measured on LUT6, 2 threads, kernel / DRAM read in the same run: no prefetch 50-57%,
+ * 1 KB ahead 58-60%, 2 KB 68-70%, 3-8 KB 73-79%. The address is formed as an integer: past
+ * the matrix's end it is never dereferenced, and prefetches do not fault. */
+static inline __attribute__((always_inline)) void pf_ahead(const uint8_t *p) {
+    _mm_prefetch((const char *)((uintptr_t)p + 4096), _MM_HINT_T0);
+}
+
 /* ---- LUT4: 128 elements (64 bytes) per block ----------------------------------------------- */
 
 /* xp[16s + k] = x[8k + s] within each 128-element block (s < 8, k < 16): the element the
@@ -53,6 +63,7 @@ static void gemv_lut4(const an_mat *w, int64_t r0, int64_t nrows, const float *x
         __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         const float *x = xp;
         for (int64_t b = 0; b < nb; b++, p += 64, x += 128) {
+            pf_ahead(p);
             const __m512i v = _mm512_loadu_si512(p);
             a0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(v, T), _mm512_loadu_ps(x), a0);
             a1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), T), _mm512_loadu_ps(x + 16), a1);
@@ -120,7 +131,10 @@ static void gemv_lut6(const an_mat *w, int64_t r0, int64_t nrows, const float *x
         __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         const float *x = xp;
         int64_t b = 0;
-        for (; b < nfast; b++, p += 48, x += 64) LUT6_BLOCK(_mm512_loadu_si512(p), x);
+        for (; b < nfast; b++, p += 48, x += 64) {
+            pf_ahead(p);
+            LUT6_BLOCK(_mm512_loadu_si512(p), x);
+        }
         for (; b < nb; b++, p += 48, x += 64) LUT6_BLOCK(_mm512_maskz_loadu_epi8(0xFFFFFFFFFFFFull, p), x);
         float acc = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
         for (int64_t k = nb * 64; k < K; k += 4, p += 3, x += 4) { /* tail (K % 4 == 0): row order */
@@ -156,6 +170,7 @@ static void gemv_lut8(const an_mat *w, int64_t r0, int64_t nrows, const float *x
         __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         int64_t b = 0;
         for (; b + 2 <= nb; b += 2, p += 64) {
+            pf_ahead(p);
             const __m512i l0 = lookup8(_mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)p)), T);
             const __m512i l1 = lookup8(_mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(p + 32))), T);
             const float *xb = x + 32 * b;
@@ -233,6 +248,7 @@ VBMI static void gemv_lut8_vbmi(const an_mat *w, int64_t r0, int64_t nrows, cons
         __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         const float *x = xp;
         for (int64_t b = 0; b < nb; b++, p += 64, x += 64) {
+            pf_ahead(p);
             const __m512i v = _mm512_loadu_si512(p);
             const __mmask64 k7 = _mm512_movepi8_mask(v);
             const __m512i lo = _mm512_mask_blend_epi8(k7, _mm512_permutex2var_epi8(P[0], v, P[1]), _mm512_permutex2var_epi8(P[2], v, P[3]));
@@ -331,7 +347,10 @@ VBMI static void gemv_lut6_i16(const an_mat *w, int64_t r0, int64_t nrows, const
         else f0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s_), _mm512_set1_ps(dsc[b]), f0);                        \
     } while (0)
         int64_t b = 0;
-        for (; b < nfast; b++, p += 48, qb += 64) LUT6I_BLOCK(_mm512_loadu_si512(p), b);
+        for (; b < nfast; b++, p += 48, qb += 64) {
+            pf_ahead(p);
+            LUT6I_BLOCK(_mm512_loadu_si512(p), b);
+        }
         for (; b < nb; b++, p += 48, qb += 64) LUT6I_BLOCK(_mm512_maskz_loadu_epi8(0xFFFFFFFFFFFFull, p), b);
 #undef LUT6I_BLOCK
         float acc = _mm512_reduce_add_ps(_mm512_add_ps(f0, f1)) * s;
