@@ -11,7 +11,7 @@
 
 #include "backends/ane/ane.h"
 #include "quant/quant.h"
-#include "json.h"
+#include "ppl_check.h"
 #include "t.h"
 
 static float frand(unsigned *s) {
@@ -174,33 +174,7 @@ static void plan_prefill_on_ane_ref(void) {
 
 /* Perplexity through the reference executor (fp16 activations in and out of every offloaded
  * matmul) against llama.cpp's on the reference protocol: within 0.5%. */
-static void perplexity_ane_ref(void) {
-    const char *mpath = t_shared_path("models/tinyscribe-28m-f16.gguf");
-    const char *vpath = t_shared_path("data/val.txt");
-    const char *refp = t_shared_path("reference/tinyscribe-28m-f16.json");
-    if (!mpath || !vpath || !refp) {
-        t_skip("needs ../shared (model, val.txt, reference)");
-        return;
-    }
-    t_json *ref = t_json_parse_file(refp);
-    const t_json *ppl = t_json_get(ref, "ppl");
-    const double want = t_json_get(ppl, "ppl")->num;
-    const int n_tok = (int)t_json_get(ppl, "n_tokens")->num, n_ctx = (int)t_json_get(ppl, "n_ctx")->num;
-    t_run_result r = t_run("", "perplexity -m %s -f %s -c %d --max-tokens %d --kv-type f32 -t 2 --json --device ane-ref",
-                           mpath, vpath, n_ctx, n_tok);
-    T_CHECK(r.code == 0, "exit %d: %s", r.code, r.err);
-    t_json *j = t_json_parse(r.out, r.out_len);
-    if (j && t_json_get(j, "ppl")) {
-        const double got = t_json_get(j, "ppl")->num, rel = fabs(got - want) / want;
-        t_note("perplexity with --device ane-ref %.4f vs llama.cpp %.4f (%.3f%%, bound 0.5%%)", got, want, rel * 100);
-        T_CHECK(rel < 0.005, "perplexity %.4f is not within 0.5%% of %.4f", got, want);
-    } else {
-        T_FAIL("no perplexity in: %s", r.out);
-    }
-    t_json_free(j);
-    t_json_free(ref);
-    t_run_free(&r);
-}
+static void perplexity_ane_ref(void) { t_check_perplexity("--device ane-ref"); }
 
 const t_case t_suite_ane[] = {
     {"cost_model_shape", cost_model_shape},

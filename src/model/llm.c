@@ -189,6 +189,16 @@ static an_status check_shape(const an_gguf *g, const an_gguf_tensor *t, int64_t 
     return AN_OK;
 }
 
+/* The matrix view of a weight tensor: rows of cols elements of its type, in the mapped file. */
+static void mat_of_tensor(const an_gguf_tensor *t, int64_t rows, int64_t cols, an_mat *out) {
+    out->type = t->type;
+    out->rows = rows;
+    out->cols = cols;
+    out->row_bytes = an_row_bytes(an_type_traits_get(t->type), (uint64_t)cols);
+    out->data = t->data;
+    out->name = t->name;
+}
+
 /* A palettized matrix (LUT4/6/8) with its companion tensors: NAME.lut, F16 [2^b, n_tables]
  * with n_tables dividing rows (lut_group = rows / n_tables), and optionally NAME.lut_scale,
  * F16 [rows] (README, "LUT format"). */
@@ -222,12 +232,7 @@ static an_status bind_lut(an_llm *m, const an_gguf *g, const an_gguf_tensor *t, 
             return an_err_set(err, AN_E_FORMAT, "%s: row-scale tensor %s has shape %s, expected [%lld]", an_gguf_path(g),
                               st->name, have, (long long)rows);
     }
-    out->type = t->type;
-    out->rows = rows;
-    out->cols = cols;
-    out->row_bytes = an_row_bytes(an_type_traits_get(t->type), (uint64_t)cols);
-    out->data = t->data;
-    out->name = t->name;
+    mat_of_tensor(t, rows, cols, out);
     out->lut = lt->data;
     out->lut_group = (int32_t)(rows / lt->ne[1]);
     out->row_scale = st ? st->data : NULL;
@@ -250,12 +255,7 @@ static an_status bind_mat(an_llm *m, const an_gguf *g, const char *name, int64_t
     if (!an_quant_is_weight_type(t->type))
         return an_err_set(err, AN_E_UNSUPPORTED, "%s: unsupported tensor type %s in tensor %s", an_gguf_path(g),
                           an_type_name(t->type), t->name);
-    out->type = t->type;
-    out->rows = rows;
-    out->cols = cols;
-    out->row_bytes = an_row_bytes(an_type_traits_get(t->type), (uint64_t)cols);
-    out->data = t->data;
-    out->name = t->name;
+    mat_of_tensor(t, rows, cols, out);
     m->n_params += (uint64_t)(rows * cols);
     m->weight_bytes += t->nbytes;
     return AN_OK;
