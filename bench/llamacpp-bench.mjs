@@ -50,7 +50,8 @@ function parseArgs(argv) {
             o.mode = "anelm-record";
             o.file = val();
             o.model = val();
-        } else if (a === "-t") o.threads = int(1);
+        } else if (a === "--as") o.as = val(); /* a pair: the file anelm ran, when not MODEL */
+        else if (a === "-t") o.threads = int(1);
         else if (a === "-p") o.p = int(1);
         else if (a === "-n") o.n = int(0);
         else if (a === "--top") o.top = int(1);
@@ -156,6 +157,7 @@ async function bench(o) {
     const tg_s = o.n > 0 ? await runTG(o.n) : 0;
     const out = {
         engine: "llama.cpp", via: "node-llama-cpp", model: o.model, threads: o.threads,
+        ...(o.as ? {anelm_model: o.as} : {}),
         n_prompt: o.p, n_gen: o.n, n_vocab: nVocab, context_size: context.contextSize, batch_size: 512,
         flash_attention: context.flashAttention, load_s,
         pp_s, pp_tok_s: o.p / pp_s, tg_s, tg_tok_s: o.n > 0 ? o.n / tg_s : null,
@@ -206,6 +208,7 @@ async function check(o) {
 function anelmRecord(o) {
     const rec = {engine: "anelm", model: o.model, threads: o.threads, n_prompt: o.p, n_gen: o.n,
                  pp_tok_s: null, tg_tok_s: null};
+    if (o.as) rec.anelm_model = o.as; /* a pair: anelm ran this file, llama.cpp ran MODEL */
     let list;
     try {
         list = JSON.parse(fs.readFileSync(o.file, "utf8"));
@@ -235,12 +238,16 @@ const fmt = (x) => (x == null || Number.isNaN(x) ? "—" : x >= 100 ? x.toFixed(
 
 function report(file) {
     const recs = fs.readFileSync(file, "utf8").split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
-    const models = [...new Set(recs.map((r) => r.model))];
-    for (const m of models) {
-        const rs = recs.filter((r) => r.model === m);
+    /* a group: one llama.cpp file, and the file anelm ran when it was another (a pair) */
+    const key = (r) => `${r.model}\u0000${r.anelm_model ?? ""}`;
+    const models = [...new Set(recs.map(key))];
+    for (const k of models) {
+        const rs = recs.filter((r) => key(r) === k), m = rs[0].model;
         const P = rs[0].n_prompt, N = rs[0].n_gen, T = rs[0].threads;
         const get = (engine, key) => rs.filter((r) => r.engine === engine && r[key] != null).map((r) => r[key]);
-        process.stdout.write(`\n### ${path.basename(m)} (${T} threads)\n\n`);
+        const pair = rs.find((r) => r.anelm_model);
+        process.stdout.write(pair ? `\n### llama.cpp on ${path.basename(m)}, anelm on ${path.basename(pair.anelm_model)} (${T} threads)\n\n`
+                                  : `\n### ${path.basename(m)} (${T} threads)\n\n`);
         process.stdout.write("| test | llama.cpp tok/s (median) | anelm tok/s (median) | anelm/llama.cpp |\n");
         process.stdout.write("|---|---:|---:|---:|\n");
         const rows = [[`pp${P}`, "pp_tok_s"]];
