@@ -15,6 +15,8 @@
 #include "cli.h"
 #include "core/pool.h"
 #include "core/timer.h"
+#include "core/fp16.h"
+#include "quant/lut.h"
 #include "quant/quant.h"
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
@@ -30,24 +32,39 @@ static int cmp_d(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* A synthetic weight of type t (rows x K), quantized from a deterministic bell-ish pattern. */
-static uint8_t *synth_weight(an_type t, int64_t rows, int64_t K, an_pool *pool, uint64_t *rb_out) {
-    (void)pool;
+/* A synthetic weight of type t (rows x K), quantized from a deterministic bell-ish pattern;
+ * palettized types get random indices and one random fp16 table per 4 rows (*lut_out, freed by
+ * the caller), which is all their kernels' speed depends on. */
+static uint8_t *synth_weight(an_type t, int64_t rows, int64_t K, uint64_t *rb_out, uint16_t **lut_out) {
     const uint64_t rb = an_row_bytes(an_type_traits_get(t), (uint64_t)K);
     uint8_t *w = malloc(rb * (uint64_t)rows);
     float *row = malloc(sizeof(float) * (size_t)K);
+    *lut_out = NULL;
     if (!w || !row) {
         free(w);
         free(row);
         return NULL;
     }
     uint32_t s = 777;
-    for (int64_t r = 0; r < rows; r++) {
-        for (int64_t k = 0; k < K; k++) {
-            s = s * 1664525u + 1013904223u;
-            row[k] = ((float)((s >> 9) & 0xffff) / 65536.0f - 0.5f) * 0.04f;
+    if (an_lut_is_type(t)) {
+        const int64_t ne = (int64_t)1 << an_lut_bits(t), nt = rows / 4 * ne;
+        uint16_t *lut = malloc(sizeof *lut * (size_t)nt);
+        if (!lut) {
+            free(w);
+            free(row);
+            return NULL;
         }
-        an_quant_row_ref(t, row, w + (uint64_t)r * rb, K);
+        for (int64_t i = 0; i < nt; i++) s = s * 1664525u + 1013904223u, lut[i] = an_f32_to_f16((float)(s >> 9) / 8388608.0f * 0.04f - 0.02f);
+        for (uint64_t i = 0; i < rb * (uint64_t)rows; i++) s = s * 1664525u + 1013904223u, w[i] = (uint8_t)(s >> 24);
+        *lut_out = lut;
+    } else {
+        for (int64_t r = 0; r < rows; r++) {
+            for (int64_t k = 0; k < K; k++) {
+                s = s * 1664525u + 1013904223u;
+                row[k] = ((float)((s >> 9) & 0xffff) / 65536.0f - 0.5f) * 0.04f;
+            }
+            an_quant_row_ref(t, row, w + (uint64_t)r * rb, K);
+        }
     }
     free(row);
     *rb_out = rb;
@@ -59,7 +76,8 @@ static int bench_type(an_type t, int M, int K, int reps, an_pool *pool, an_cache
     an_err err = {0};
     int rc = EXIT_OK;
     uint64_t rb = 0;
-    uint8_t *w = synth_weight(t, M, K, pool, &rb);
+    uint16_t *lut = NULL;
+    uint8_t *w = synth_weight(t, M, K, &rb, &lut);
     float *x = malloc(sizeof(float) * (size_t)K * 512), *y = malloc(sizeof(float) * (size_t)M * 512);
     an_device *dev[2] = {an_cpu_device_create(), amx ? an_amx_device_create(cache) : NULL};
     void *ws = NULL;
@@ -69,7 +87,8 @@ static int bench_type(an_type t, int M, int K, int reps, an_pool *pool, an_cache
         goto out;
     }
     for (size_t i = 0; i < (size_t)K * 512; i++) x[i] = (float)((i * 2654435761u) >> 16 & 0xff) / 128.0f - 1.0f;
-    an_mat m = {.type = t, .rows = M, .cols = K, .row_bytes = rb, .data = w, .name = "bench"};
+    an_mat m = {.type = t, .rows = M, .cols = K, .row_bytes = rb, .data = w, .name = "bench",
+                .lut = lut, .lut_group = lut ? 4 : 0};
     const int ndev = dev[1] ? 2 : 1;
     size_t wsz = 0;
     for (int d = 0; d < ndev; d++) {
@@ -128,6 +147,7 @@ out:
         if (dev[d]) dev[d]->i->free(dev[d]);
     free(ws);
     free(w);
+    free(lut);
     free(x);
     free(y);
     return rc;
@@ -170,7 +190,9 @@ int bench_matmul(int argc, char **argv) {
         an_type t = AN_TYPE_COUNT;
         for (uint32_t id = 0; id < AN_TYPE_COUNT; id++)
             if (an_type_traits_get(id) && !strcasecmp(tok, an_type_name(id))) t = (an_type)id;
-        if (t == AN_TYPE_COUNT || !an_quant_is_weight_type(t)) {
+        for (uint32_t id = AN_TYPE_LUT4; id <= AN_TYPE_LUT8; id += 2) /* anelm's own, past ggml's ids */
+            if (!strcasecmp(tok, an_type_name(id))) t = (an_type)id;
+        if (t == AN_TYPE_COUNT || !(an_quant_is_weight_type(t) || an_lut_is_type(t))) {
             rc = cli_usage_error(cmd, "unknown weight type '%s'", tok);
             break;
         }
