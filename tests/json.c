@@ -1,6 +1,7 @@
 /* json.c — recursive-descent JSON reader for tests. Depth-limited; no allocation limits beyond
  * the input size, which tests control. */
 #include "json.h"
+#include "t.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,16 +172,10 @@ t_json *t_json_parse(const char *s, size_t len) {
 }
 
 t_json *t_json_parse_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    t_json *j = NULL;
-    if (b && fread(b, 1, (size_t)n, f) == (size_t)n) j = t_json_parse(b, (size_t)n);
+    size_t n;
+    char *b = t_read_file(path, &n);
+    t_json *j = b ? t_json_parse(b, n) : NULL;
     free(b);
-    fclose(f);
     return j;
 }
 

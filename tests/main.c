@@ -65,16 +65,27 @@ const char *t_build_dir(void) {
     return e && *e ? e : "build";
 }
 
-static char *slurp(const char *path, size_t *len) {
+char *t_read_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
     char *b = NULL;
     long n = 0;
-    if (f && fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) b = malloc((size_t)n + 1);
-    size_t r = b ? fread(b, 1, (size_t)n, f) : 0;
-    if (f) fclose(f);
-    if (!b) b = malloc(1);
-    b[r] = 0;
-    if (len) *len = r;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) b = malloc((size_t)n + 1);
+    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
+        free(b);
+        b = NULL;
+    }
+    fclose(f);
+    if (!b) return NULL;
+    b[n] = 0;
+    if (len) *len = (size_t)n;
+    return b;
+}
+
+/* A command's captured output: the file's text, or "" when it could not be read. */
+static char *slurp(const char *path, size_t *len) {
+    char *b = t_read_file(path, len);
+    if (!b && (b = calloc(1, 1)) && len) *len = 0;
     return b;
 }
 

@@ -28,6 +28,10 @@ const char *t_shared_dir(void);
 /* Join t_shared_dir() and rel; NULL if shared is absent or the file is missing. The result
  * lives in one of 8 rotating static buffers, so up to 8 paths can be held at once. */
 const char *t_shared_path(const char *rel);
+/* The whole file, NUL-terminated (*len, if non-NULL, gets its size without the NUL); NULL
+ * if it cannot be opened or read. Free with free(). */
+char *t_read_file(const char *path, size_t *len);
+
 /* Path of the repository's build dir (for the CLI binary): $ANELM_BUILD or build. */
 const char *t_build_dir(void);
 

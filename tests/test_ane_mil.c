@@ -334,19 +334,6 @@ static void free_w(tw *w) {
 
 /* ---- golden texts ------------------------------------------------------------------------- */
 
-static char *read_all(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    *len = fread(b, 1, (size_t)n, f);
-    b[*len] = 0;
-    fclose(f);
-    return b;
-}
-
 /* Compares text with tests/golden/ane/NAME.mil byte for byte, or rewrites the file when
  * ANELM_UPDATE_GOLDEN=1 (then review the diff by hand before committing it). */
 static void golden(const char *name, const an_mil_program *p) {
@@ -361,7 +348,7 @@ static void golden(const char *name, const an_mil_program *p) {
         return;
     }
     size_t len = 0;
-    char *g = read_all(path, &len);
+    char *g = t_read_file(path, &len);
     if (!g) {
         T_FAIL("%s is missing (run from the repository root; ANELM_UPDATE_GOLDEN=1 writes it)", path);
         return;

@@ -89,18 +89,6 @@ static int get_eq(an_cache *c, const an_cache_key *k, const void *want, size_t n
     return r;
 }
 
-static uint8_t *read_all(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc((size_t)len + 1);
-    *n = fread(b, 1, (size_t)len, f);
-    fclose(f);
-    return b;
-}
-
 static void write_all(const char *path, const uint8_t *b, size_t n) {
     FILE *f = fopen(path, "wb");
     if (!f || fwrite(b, 1, n, f) != n) T_FAIL("cannot write %s", path);
@@ -296,7 +284,7 @@ static void expect_rejected(an_cache *c, const char *what, mutator mut, size_t a
     char path[512];
     path_of(c, &k, path, sizeof path);
     size_t fn;
-    uint8_t *file = read_all(path, &fn);
+    uint8_t *file = (uint8_t *)t_read_file(path, &fn);
     if (!file) {
         T_FAIL("%s: entry file missing", what);
         return;
@@ -393,7 +381,7 @@ static void corrupt_entries_rejected(void) {
     close(saved);
     close(lfd);
     size_t ln;
-    char *log = (char *)read_all(logp, &ln);
+    char *log = t_read_file(logp, &ln);
     if (log) log[ln] = 0;
     T_CHECK(r == 0 && log && strstr(log, "is corrupt (truncated") && strstr(log, path) && strstr(log, "deleted"),
             "log: %s", log ? log : "(none)");

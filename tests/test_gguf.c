@@ -62,22 +62,6 @@ static int tmp_count(const char *frag) {
     return n;
 }
 
-static uint8_t *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *p = malloc(sz > 0 ? (size_t)sz : 1);
-    if (p && fread(p, 1, (size_t)sz, f) != (size_t)sz) {
-        free(p);
-        p = NULL;
-    }
-    fclose(f);
-    *n = (size_t)sz;
-    return p;
-}
-
 static bool spit(const char *path, const void *p, size_t n) {
     FILE *f = fopen(path, "wb");
     if (!f) return false;
@@ -382,7 +366,7 @@ static void test_round_trip(void) {
         an_gguf_writer_free(w);
         an_gguf_free(g);
         size_t n1 = 0, n2 = 0;
-        uint8_t *b1 = slurp(path, &n1), *b2 = slurp(path2, &n2);
+        uint8_t *b1 = (uint8_t *)t_read_file(path, &n1), *b2 = (uint8_t *)t_read_file(path2, &n2);
         T_CHECK(b1 && b2 && n1 == n2 && memcmp(b1, b2, n1) == 0, "kv_copy differs (%zu vs %zu bytes)", n1, n2);
 
         /* v2 is byte-identical apart from the version field */

@@ -27,21 +27,9 @@ static const char *tmp_path(const char *tag) {
     return b;
 }
 
-static unsigned char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc(n > 0 ? (size_t)n : 1);
-    *len = b ? fread(b, 1, (size_t)n, f) : 0;
-    fclose(f);
-    return b;
-}
-
 static bool same_bytes(const char *a, const char *b) {
     size_t na = 0, nb = 0;
-    unsigned char *x = slurp(a, &na), *y = slurp(b, &nb);
+    char *x = t_read_file(a, &na), *y = t_read_file(b, &nb);
     bool eq = x && y && na == nb && na > 0 && memcmp(x, y, na) == 0;
     free(x);
     free(y);
