@@ -481,7 +481,7 @@ static an_status scan_tree(const an_cache *c, scan *s, an_err *err) {
     while (st == AN_OK && (d = readdir(top))) {
         if (strlen(d->d_name) != 2 || hexval(d->d_name[0]) < 0 || hexval(d->d_name[1]) < 0) continue;
         char sub[PATH_MAX + 8];
-        snprintf(sub, sizeof sub, "%s/%s", c->vdir, d->d_name);
+        snprintf(sub, sizeof sub, "%s/%.2s", c->vdir, d->d_name); /* the name has 2 chars (checked) */
         DIR *dd = opendir(sub);
         if (!dd) continue;
         struct dirent *f;
