@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "backends/cpu/cpu.h"
+#include "cache/cache.h"
 #include "core/pool.h"
 #include "core/status.h"
 
@@ -68,6 +69,12 @@ struct an_device {
     const an_device_i *i;
     void *ctx;
 };
+
+/* Adds to a compile-cache key everything of weight m that shapes what a device compiles from
+ * it: its bytes, format and shape, and for palettized weights its tables, grouping and row
+ * scales (backends/weight_key.c). Never a pointer: the prototype keyed by shape, then by
+ * pointer, and served one layer's weights for another. */
+void an_weight_key_add(an_cache_keyer *kb, const an_mat *m);
 
 /* The CPU device (backends/cpu/cpu_device.c); NULL only if out of memory. */
 an_device *an_cpu_device_create(void);

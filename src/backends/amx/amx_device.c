@@ -90,15 +90,7 @@ static an_status pack_cached(amx_ctx *c, const an_mat *m, an_amx_weight **out, a
     if (!c->cache || !an_cache_enabled(c->cache)) return an_amx_pack(m, out, err);
     an_cache_keyer kb;
     an_cache_key_init(&kb);
-    an_cache_key_add(&kb, m->data, m->row_bytes * (uint64_t)m->rows); /* the weight bytes */
-    an_cache_key_add_u64(&kb, m->type);                              /* source format */
-    if (m->lut) { /* palettized: the tables and row scales are part of the weight */
-        an_cache_key_add(&kb, m->lut, (size_t)(m->rows / m->lut_group) << (m->type - AN_TYPE_LUT_BASE) << 1);
-        an_cache_key_add_u64(&kb, (uint64_t)m->lut_group);
-        an_cache_key_add(&kb, m->row_scale, m->row_scale ? (size_t)m->rows * 2 : 0);
-    }
-    an_cache_key_add_u64(&kb, (uint64_t)m->rows);
-    an_cache_key_add_u64(&kb, (uint64_t)m->cols);
+    an_weight_key_add(&kb, m);
     an_cache_key_add_str(&kb, "amx-tiles");                           /* target layout */
     an_cache_key_add_str(&kb, "amx");                                 /* device */
     an_cache_key_add_u64(&kb, AMX_PACK_LAYOUT_VERSION);

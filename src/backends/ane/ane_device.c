@@ -10,6 +10,7 @@
 #include "backends/ane/ref/ref.h"
 #include "core/fp16.h"
 #include "core/log.h"
+#include "quant/lut.h"
 #include "quant/quant.h"
 
 /* Bumped whenever the emitter's output for the same weights changes: part of the cache key. */
@@ -53,9 +54,9 @@ an_ane_family an_ane_family_from_env(void) {
 
 /* ---- cost model ------------------------------------------------------------------------- */
 
-/* Bytes per weight the ANE streams from DRAM per evaluation: M3 and later stream int8,
- * blockwise int4 and LUT indices compressed; M1/M2 fold everything but LUT4 to dense fp16
- * (research/ane.md §3.3). */
+/* Bytes per weight the ANE streams from DRAM per evaluation (research/ane.md §3.3): M3 and
+ * later stream int8, blockwise int4 and LUT indices compressed, M1/M2 fold everything but LUT4
+ * to dense fp16; the M1-M3 family is costed like M1/M2 (the conservative side). */
 static double weight_bytes(an_ane_family f, const an_mat *w) {
     const double n = (double)w->rows * (double)w->cols;
     switch (w->type) {
@@ -103,10 +104,8 @@ static prog_entry *find(ane_ctx *c, const an_op *op) {
     return NULL;
 }
 
-static bool type_ok(uint32_t t) {
-    return t == AN_TYPE_F32 || t == AN_TYPE_F16 || t == AN_TYPE_BF16 || t == AN_TYPE_LUT4 || t == AN_TYPE_LUT6 ||
-           t == AN_TYPE_LUT8 || an_quant_is_weight_type(t);
-}
+/* every format the emitter maps losslessly or dequantizes to fp16 */
+static bool type_ok(uint32_t t) { return an_quant_is_weight_type(t) || an_lut_is_type(t); }
 
 static bool ane_supports(an_device *d, const an_op *op, const char **why) {
     ane_ctx *c = d->ctx;
@@ -148,19 +147,7 @@ static double ane_cost(an_device *d, const an_op *op) { return an_ane_cost_model
 static void key_add_op(an_cache_keyer *kb, const prog_entry *op) {
     an_cache_key_add_u64(kb, (uint64_t)op->n_w);
     an_cache_key_add_u64(kb, (uint64_t)op->ffn);
-    for (int i = 0; i < op->n_w; i++) {
-        const an_mat *m = op->w[i];
-        an_cache_key_add(kb, m->data, m->row_bytes * (uint64_t)m->rows);
-        an_cache_key_add_u64(kb, m->type);
-        an_cache_key_add_u64(kb, (uint64_t)m->rows);
-        an_cache_key_add_u64(kb, (uint64_t)m->cols);
-        if (m->lut) {
-            const uint64_t nt = (uint64_t)(m->rows / m->lut_group) << (m->type - AN_TYPE_LUT_BASE);
-            an_cache_key_add(kb, m->lut, nt * 2);
-            an_cache_key_add_u64(kb, (uint64_t)m->lut_group);
-            an_cache_key_add(kb, m->row_scale, m->row_scale ? (size_t)m->rows * 2 : 0);
-        }
-    }
+    for (int i = 0; i < op->n_w; i++) an_weight_key_add(kb, op->w[i]);
 }
 
 /* Cache payload: u32 magic, u32 n_fns, u64 text_len, u64 blob_len, io[n_fns], text, blob. */
