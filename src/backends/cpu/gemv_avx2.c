@@ -17,22 +17,9 @@
 #include <string.h>
 
 #include "backends/cpu/gemv.h"
+#include "backends/cpu/gemv_x86.h"
 #include "core/fp16.h"
 #include "quant/quant.h"
-
-#define AI static inline __attribute__((always_inline))
-
-static inline uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static inline uint16_t rd16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
-static inline float rdf32(const uint8_t *p) { float v; memcpy(&v, p, 4); return v; }
-static inline float h2f(const uint8_t *p) { return _cvtsh_ss(rd16(p)); }
-
-AI int rows4(const void *w, uint64_t rb, int64_t r0, int64_t nrows, const uint8_t *p[4]) {
-    const int64_t left = nrows - r0;
-    const int nr = left < 4 ? (int)left : 4;
-    for (int i = 0; i < 4; i++) p[i] = (const uint8_t *)w + (uint64_t)(r0 + (i < nr ? i : nr - 1)) * rb;
-    return nr;
-}
 
 /* horizontal sum of 8 floats */
 AI float hsum8(__m256 v) {
@@ -47,22 +34,6 @@ AI void store4(float *y, int nr, __m256 c0, __m256 c1, __m256 c2, __m256 c3, con
     if (nr > 1) y[1] = hsum8(c1) + t[1];
     if (nr > 2) y[2] = hsum8(c2) + t[2];
     if (nr > 3) y[3] = hsum8(c3) + t[3];
-}
-
-/* Software prefetch of the next 4-row group, spread evenly over the current pass (see
- * gemv_avx512.c: short rows would restart the hardware prefetcher at every group). */
-AI void pf_span(uintptr_t next, uint64_t span, int64_t it) {
-    if (!next) return;
-    const uintptr_t s = next + (uintptr_t)((uint64_t)it * span);
-    for (uint64_t o = 0; o < span + 63; o += 64) _mm_prefetch((const char *)(s + o), _MM_HINT_T1);
-}
-AI uintptr_t next_group(const void *w, uint64_t rb, int64_t r0, int64_t nrows) {
-    /* Rows of a page or more keep the hardware prefetcher streaming on its own, and software
-     * prefetches then only compete with demand misses (measured: F16 2048x8192 on 2 threads
-     * 21 GB/s with them, 27-33 without); shorter rows restart it at every page, and prefetching
-     * into L2 (T1, leaving L1's fill buffers to the loads) wins there. */
-    if (rb >= 4096) return 0;
-    return r0 + 4 < nrows ? (uintptr_t)w + (uintptr_t)((uint64_t)(r0 + 4) * rb) : 0;
 }
 
 /* ========================================================================================== */
