@@ -128,14 +128,12 @@ static an_status mm(an_llm_state *s, an_op_kind k, const an_mm_out *outs, int n_
     return an_sched_run(s->sched, k, &op, outs, x, s->pool, s->mm_ws, err);
 }
 
-/* The layer's SwiGLU FFN as one fused op, h = down(silu(gate h) * up h) in place, when the
- * scheduler put both halves on an engine that fuses them (the ANE: one program, one dispatch
- * instead of two). *done = false: not fused here, the caller runs the halves. */
-static an_status ffn_fused(an_llm_state *s, const an_layer *L, float *h, int n, bool *done, an_err *err) {
+/* The layer's SwiGLU FFN as one fused op on d, h = down(silu(gate h) * up h) in place (the
+ * ANE: one program, one dispatch instead of two). *done = false: not fused here (no such
+ * device for this batch, or it has no program for this layer), the caller runs the halves. */
+static an_status ffn_fused(an_llm_state *s, an_device *d, const an_layer *L, float *h, int n, bool *done,
+                           an_err *err) {
     *done = false;
-    const an_op gu = {.name = "ffn_gate_up", .w = {&L->gate, &L->up}, .n_w = 2, .n = n};
-    const an_op dn = {.name = "ffn_down", .w = {&L->down}, .n_w = 1, .n = n};
-    an_device *d = an_sched_ffn_device(s->sched, &gu, &dn);
     if (!d) return AN_OK;
     const an_op f = {.name = "ffn", .w = {&L->gate, &L->up, &L->down}, .n_w = 3, .n = n, .ffn = true};
     const an_mm_out out = {&L->down, h, s->m->hp.n_embd};
@@ -177,6 +175,14 @@ an_status an_llm_forward(an_llm_state *s, const int32_t *tokens, int n, an_err *
     /* the rotary angles depend only on the position: once per batch, not once per layer */
     for (int t = 0; t < n; t++) an_rope_cache(&hp->rope, pos0 + t, s->rope_cs + (int64_t)t * hp->n_rot);
 
+    /* whether the FFN runs fused is decided per batch size, like every placement (all layers
+     * share the shapes; the scheduler plans on layer 0's ops) */
+    an_device *ffn_dev;
+    {
+        an_op ops[AN_OPK_COUNT];
+        an_llm_ops(m, n, ops);
+        ffn_dev = an_sched_ffn_device(s->sched, &ops[AN_OPK_GATE_UP], &ops[AN_OPK_DOWN]);
+    }
     for (int l = 0; l < hp->n_layer; l++) {
         const an_layer *L = &m->layers[l];
         for (int t = 0; t < n; t++) an_rms_norm(s->x + t * E, L->attn_norm.data, s->h + t * E, E, hp->rms_eps);
@@ -215,7 +221,7 @@ an_status an_llm_forward(an_llm_state *s, const int32_t *tokens, int n, an_err *
         const an_mm_out gu[2] = {{&L->gate, s->g, FF}, {&L->up, s->u, FF}};
         const an_mm_out dn = {&L->down, s->h, E};
         bool fused;
-        AN_TRY(ffn_fused(s, L, s->h, n, &fused, err));
+        AN_TRY(ffn_fused(s, ffn_dev, L, s->h, n, &fused, err));
         if (!fused) { /* gate/up, SwiGLU on the cpu, down */
             AN_TRY(mm(s, AN_OPK_GATE_UP, gu, 2, s->h, n, err));
             an_swiglu(s->g, s->u, s->g, n * FF);
