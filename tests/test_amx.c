@@ -302,6 +302,51 @@ static void amx_availability(void) {
     if (!ok) t_skip("%s", why);
 }
 
+/* Same bits, or both NaN (inf x 0 in a block scale times a sum of 0). */
+static bool same_f(float a, float b) { return memcmp(&a, &b, 4) == 0 || (a != a && b != b); }
+
+/* The AVX-512 activation quantizer of the INT8 engine against its scalar reference
+ * (an_quant_act_row, llama.cpp's rounding): bit for bit, on random rows with ties of the
+ * largest magnitude (both signs), zero and tiny blocks, values on .5 after scaling, huge
+ * values, infinities and NaNs. */
+static void amx_quant_act_matches_reference(void) {
+    if (!need_amx()) return;
+    static const an_type types[] = {AN_TYPE_Q8_0, AN_TYPE_Q4_1, AN_TYPE_Q4_K, AN_TYPE_Q6_K};
+    const int K = 1024;
+    float *x = malloc(sizeof(float) * K), *as[2], *am[2];
+    int8_t *q[2];
+    for (int i = 0; i < 2; i++) {
+        as[i] = malloc(sizeof(float) * K), am[i] = malloc(sizeof(float) * K);
+        q[i] = malloc((size_t)K);
+    }
+    unsigned seed = 7;
+    int rows = 0, bad = 0;
+    for (int r = 0; r < 200; r++) {
+        for (int k = 0; k < K; k++) x[k] = frand(&seed) * (r % 7 == 0 ? 1e-30f : r % 5 == 0 ? 3e4f : 1.f);
+        if (r % 3 == 0) for (int k = 0; k < K; k += 37) x[k] = (float)((int)(frand(&seed) * 256)) / 2; /* .5 ties */
+        if (r % 4 == 1) for (int k = 64; k < 96; k++) x[k] = 0.f;                 /* a zero block */
+        if (r % 4 == 2) for (int k = 256; k < 512; k++) x[k] = k % 2 ? 0.75f : -0.75f; /* tied maxima */
+        if (r % 10 == 3) x[(r * 13) % K] = NAN;
+        if (r % 10 == 4) x[(r * 17) % K] = -INFINITY;
+        if (r % 10 == 5) x[(r * 19) % K] = 3e38f;
+        for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+            an_err err = {0};
+            for (int i = 0; i < 2; i++) {
+                memset(q[i], 0x55, (size_t)K);
+                T_CHECK(an_amx_quant_act_row(types[ti], x, K, i == 0, q[i], as[i], am[i], &err) == AN_OK, "%s", err.msg);
+            }
+            const int nb = K / (types[ti] == AN_TYPE_Q6_K ? 16 : 32);
+            bool ok = memcmp(q[0], q[1], (size_t)K) == 0;
+            for (int b = 0; b < nb; b++) ok = ok && same_f(as[0][b], as[1][b]) && same_f(am[0][b], am[1][b]);
+            if (!ok && bad++ < 3) T_FAIL("row %d, %s: AVX-512 quantization differs from the reference", r, an_type_name(types[ti]));
+            rows++;
+        }
+    }
+    t_note("%d rows x formats compared, %d differ", rows, bad);
+    for (int i = 0; i < 2; i++) free(as[i]), free(am[i]), free(q[i]);
+    free(x);
+}
+
 /* Palettized weights: random indices, random fp16 tables shared by groups of g rows, with and
  * without row scales; rows not a multiple of 16 or of the chunk, K not a multiple of 32. */
 static void lut_one(uint32_t type, int M, int K, int N, int g, int scaled, an_pool *pool) {
@@ -367,6 +412,7 @@ static void amx_lut_matches_reference(void) {
 const t_case t_suite_amx[] = {
     {"amx_lut_matches_reference", amx_lut_matches_reference},
     {"amx_availability", amx_availability},
+    {"amx_quant_act_matches_reference", amx_quant_act_matches_reference},
     {"amx_matches_reference", amx_matches_reference},
     {"amx_f16_passes", amx_f16_passes},
     {"amx_blob_and_multi", amx_blob_and_multi},

@@ -32,10 +32,13 @@ static const char *g_why = "AMX not probed";
 static char g_why_buf[160]; /* reasons that quote errno */
 #endif
 static int g_f16_passes = 3;
+static bool g_quant_ref; /* ANELM_AMX_QUANT_REF=1: the scalar activation quantizer (tests) */
 
 static void probe(void) {
     const char *pe = getenv("ANELM_AMX_F16_PASSES");
     if (pe && pe[0] >= '1' && pe[0] <= '4' && pe[1] == 0) g_f16_passes = pe[0] - '0';
+    const char *qr = getenv("ANELM_AMX_QUANT_REF");
+    g_quant_ref = qr && strcmp(qr, "1") == 0;
     const char *e = getenv("ANELM_AMX");
     if (e && strcmp(e, "0") == 0) {
         g_why = "AMX disabled by ANELM_AMX=0";
@@ -436,6 +439,67 @@ size_t an_amx_wsize(int64_t k_max, int n_max, int nth) {
     return panel_bytes(kp, np) + (size_t)(nth < 1 ? 1 : nth) * per_thread_bytes(kp) + 64;
 }
 
+/* The scalar reference of the INT8 activation conversion (an_amx_k_quant_row is the AVX-512
+ * one the engine runs, bit for bit the same): x[K] quantized as llama.cpp's CPU path does
+ * (an_quant_act_row), block b's kb quants to q + b * qstride, as[b] its scale, am[b] scale x
+ * the sum of its quants. tmp: an_quant_act_row's output for K (K/32 * 36 bytes suffices). */
+static void quant_row_ref(const float *x, int64_t K, int act, int kb, int8_t *q, int64_t qstride, float *as,
+                          float *am, uint8_t *tmp) {
+    if (act == AMX_ACT_Q8_0 || act == AMX_ACT_Q8_1) {
+        const bool q81 = act == AMX_ACT_Q8_1;
+        an_quant_act_row(q81 ? AN_TYPE_Q8_1 : AN_TYPE_Q8_0, x, tmp, K);
+        const size_t bs = q81 ? sizeof(an_block_q8_1) : sizeof(an_block_q8_0);
+        for (int64_t b = 0; b < K / 32; b++) {
+            const uint8_t *blk = tmp + (size_t)b * bs;
+            an_f16 d;
+            memcpy(&d, blk, 2);
+            int8_t *qb = q + b * qstride;
+            memcpy(qb, blk + (q81 ? 4 : 2), 32);
+            int s = 0;
+            for (int i = 0; i < 32; i++) s += qb[i];
+            as[b] = an_f16_to_f32(d);
+            /* the block sum from the integers (exact up to one rounding), not Q8_1's f16 s */
+            am[b] = as[b] * (float)s;
+        }
+        return;
+    }
+    an_quant_act_row(AN_TYPE_Q8_K, x, tmp, K);
+    for (int64_t sb = 0; sb < K / 256; sb++) {
+        an_block_q8_K blk;
+        memcpy(&blk, tmp + (size_t)sb * sizeof blk, sizeof blk);
+        for (int64_t b = 0; b < 256 / kb; b++) {
+            memcpy(q + (sb * (256 / kb) + b) * qstride, blk.qs + b * kb, (size_t)kb);
+            const int s = kb == 16 ? blk.bsums[b] : blk.bsums[2 * b] + blk.bsums[2 * b + 1];
+            as[sb * (256 / kb) + b] = blk.d;
+            am[sb * (256 / kb) + b] = blk.d * (float)s;
+        }
+    }
+}
+
+an_status an_amx_quant_act_row(uint32_t type, const float *x, int64_t K, bool reference, int8_t *q, float *as,
+                               float *am, an_err *err) {
+    fmt f;
+    if (!fmt_of(type, &f) || f.kind != AMX_KIND_I8)
+        return an_err_set(err, AN_E_UNSUPPORTED, "amx: %s has no INT8 activation form", an_type_name(type));
+    const int64_t need = f.act >= AMX_ACT_Q8_K32 ? 256 : 32;
+    if (K <= 0 || K % need) return an_err_set(err, AN_E_USAGE, "amx: K = %lld is not a multiple of %lld", (long long)K, (long long)need);
+    if (reference) {
+        uint8_t *tmp = malloc((size_t)(K / 256 + 1) * sizeof(an_block_q8_K) + (size_t)K / 32 * sizeof(an_block_q8_1));
+        if (!tmp) return an_err_set(err, AN_E_NOMEM, "amx: scratch");
+        quant_row_ref(x, K, f.act, f.kb, q, f.kb, as, am, tmp);
+        free(tmp);
+        return AN_OK;
+    }
+    const char *why;
+    if (!an_amx_available(&why)) return an_err_set(err, AN_E_UNSUPPORTED, "%s", why);
+#if AN_AMX_BUILD
+    an_amx_k_quant_row(x, K, f.act, f.kb, q, f.kb, as, am);
+    return AN_OK;
+#else
+    return an_err_set(err, AN_E_UNSUPPORTED, "amx: not built for this architecture");
+#endif
+}
+
 #if AN_AMX_BUILD
 typedef struct {
     const an_amx_weight *const *w;
@@ -473,35 +537,8 @@ static void job_convert(void *arg, int ith, int nth) {
             continue;
         }
         const float *xr = j->x + (int64_t)t * K;
-        if (p->act == AMX_ACT_Q8_0 || p->act == AMX_ACT_Q8_1) {
-            const bool q81 = p->act == AMX_ACT_Q8_1;
-            an_quant_act_row(q81 ? AN_TYPE_Q8_1 : AN_TYPE_Q8_0, xr, tmp, K);
-            const size_t bs = q81 ? sizeof(an_block_q8_1) : sizeof(an_block_q8_0);
-            for (int64_t b = 0; b < nb; b++) {
-                const uint8_t *blk = tmp + (size_t)b * bs;
-                an_f16 d;
-                memcpy(&d, blk, 2);
-                int8_t *qb = q + b * 16 * 32;
-                memcpy(qb, blk + (q81 ? 4 : 2), 32);
-                int s = 0;
-                for (int i = 0; i < 32; i++) s += qb[i];
-                as[b] = an_f16_to_f32(d);
-                /* the block sum from the integers (exact up to one rounding), not Q8_1's f16 s */
-                am[b] = as[b] * (float)s;
-            }
-        } else {
-            an_quant_act_row(AN_TYPE_Q8_K, xr, tmp, K);
-            for (int64_t sb = 0; sb < K / 256; sb++) {
-                an_block_q8_K blk;
-                memcpy(&blk, tmp + (size_t)sb * sizeof blk, sizeof blk);
-                for (int64_t b = 0; b < 256 / kb; b++) {
-                    memcpy(q + (sb * (256 / kb) + b) * 16 * kb, blk.qs + b * kb, (size_t)kb);
-                    const int s = kb == 16 ? blk.bsums[b] : blk.bsums[2 * b] + blk.bsums[2 * b + 1];
-                    as[sb * (256 / kb) + b] = blk.d;
-                    am[sb * (256 / kb) + b] = blk.d * (float)s;
-                }
-            }
-        }
+        if (g_quant_ref) quant_row_ref(xr, K, p->act, (int)kb, q, 16 * kb, as, am, tmp);
+        else an_amx_k_quant_row(xr, K, p->act, (int)kb, q, 16 * kb, as, am);
     }
 }
 

@@ -79,6 +79,14 @@ size_t an_amx_wsize(int64_t k_max, int n_max, int nth);
 an_status an_amx_matmul(an_pool *pool, const an_amx_weight *const *w, const an_mm_out *outs, int n_outs,
                         const float *x, int n, void *ws, an_err *err);
 
+/* One activation row as the INT8 engine feeds it to weights of `type` (Q8_0, Q4_0, Q4_1,
+ * K-quants): kb = 32 (16 for Q6_K) quants per block into q[K], per block the scale as[K/kb] and
+ * scale x sum of its quants am[K/kb]. reference: the scalar conversion (an_quant_act_row);
+ * else the AVX-512 one the engine runs (needs an_amx_available). Both give the same bits; the
+ * engine uses the reference when ANELM_AMX_QUANT_REF=1. For tests. */
+an_status an_amx_quant_act_row(uint32_t type, const float *x, int64_t K, bool reference, int8_t *q, float *as,
+                               float *am, an_err *err);
+
 /* The engine as a scheduler device (amx_device.c; backends/backend.h): supports() needs AMX,
  * n >= 2 and supported formats; prepare() packs and keeps the weight (keyed by its data
  * pointer); run() packs lazily what was not prepared. cost is NULL (scheduler calibrates).

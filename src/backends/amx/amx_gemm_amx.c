@@ -72,6 +72,76 @@ void an_amx_k_convert_bf16(const float *x, int64_t K, int n, const amx_panel *p,
     }
 }
 
+/* round(p) to int32, half to even, with what the scalar path does at the edges: NaN -> 0
+ * (an_q_nearest_int), and the clamp to [-128, 127] first (the same result: the scalar rounds
+ * then clamps, and rounding is monotonic). */
+static inline __m512i q8_round(__m512 p) {
+    p = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(p, p, _CMP_ORD_Q), p);
+    p = _mm512_min_ps(_mm512_max_ps(p, _mm512_set1_ps(-128.f)), _mm512_set1_ps(127.f));
+    return _mm512_cvtps_epi32(p); /* MXCSR round-to-nearest-even */
+}
+
+/* |v|, with NaN lanes 0: MAXPS returns its second operand when either is NaN, and the scalar
+ * `a > amax ? a : amax` never takes a NaN. */
+static inline __m512 abs_nonan(__m512 v) {
+    return _mm512_max_ps(_mm512_andnot_ps(_mm512_set1_ps(-0.f), v), _mm512_setzero_ps());
+}
+
+void an_amx_k_quant_row(const float *x, int64_t K, int act, int kb, int8_t *q, int64_t qstride, float *as, float *am) {
+    if (act == AMX_ACT_Q8_0 || act == AMX_ACT_Q8_1) {
+        for (int64_t b = 0; b < K / 32; b++) {
+            const __m512 v0 = _mm512_loadu_ps(x + 32 * b), v1 = _mm512_loadu_ps(x + 32 * b + 16);
+            const float amax = _mm512_reduce_max_ps(_mm512_max_ps(abs_nonan(v0), abs_nonan(v1)));
+            const float d = amax / 127.f;
+            const __m512 id = _mm512_set1_ps(amax != 0.f ? 127.f / amax : 0.f);
+            const __m512i i0 = q8_round(_mm512_mul_ps(v0, id)), i1 = q8_round(_mm512_mul_ps(v1, id));
+            _mm_storeu_si128((__m128i *)(q + b * qstride), _mm512_cvtepi32_epi8(i0));
+            _mm_storeu_si128((__m128i *)(q + b * qstride + 16), _mm512_cvtepi32_epi8(i1));
+            const int sum = _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
+            as[b] = _cvtsh_ss(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT)); /* stored as fp16, as the block's d */
+            am[b] = as[b] * (float)sum;
+        }
+        return;
+    }
+    const int per = 256 / kb;
+    for (int64_t sb = 0; sb < K / 256; sb++) {
+        const float *xs = x + 256 * sb;
+        __m512 m = _mm512_setzero_ps();
+        for (int i = 0; i < 16; i++) m = _mm512_max_ps(m, abs_nonan(_mm512_loadu_ps(xs + 16 * i)));
+        const float amax = _mm512_reduce_max_ps(m);
+        float d = 0.f;
+        int bsum[16] = {0};
+        if (amax != 0.f) {
+            float max = 0.f; /* the first element of largest magnitude, with its sign */
+            for (int i = 0; i < 16; i++) {
+                const __m512 v = _mm512_loadu_ps(xs + 16 * i);
+                const __mmask16 hit = _mm512_cmp_ps_mask(_mm512_andnot_ps(_mm512_set1_ps(-0.f), v),
+                                                         _mm512_set1_ps(amax), _CMP_EQ_OQ);
+                if (hit) {
+                    max = xs[16 * i + __builtin_ctz(hit)];
+                    break;
+                }
+            }
+            const float iscale = -127.f / max;
+            const __m512 is = _mm512_set1_ps(iscale);
+            for (int i = 0; i < 16; i++) {
+                const __m512i iv = q8_round(_mm512_mul_ps(is, _mm512_loadu_ps(xs + 16 * i)));
+                const int e = 16 * i; /* element e lies in block e / kb of this super-block */
+                _mm_storeu_si128((__m128i *)(q + (sb * per + e / kb) * qstride + e % kb), _mm512_cvtepi32_epi8(iv));
+                bsum[i] = _mm512_reduce_add_epi32(iv);
+            }
+            d = 1 / iscale;
+        } else {
+            for (int b = 0; b < per; b++) memset(q + (sb * per + b) * qstride, 0, (size_t)kb);
+        }
+        for (int b = 0; b < per; b++) {
+            const int s = kb == 16 ? bsum[b] : bsum[2 * b] + bsum[2 * b + 1];
+            as[sb * per + b] = d;
+            am[sb * per + b] = d * (float)s;
+        }
+    }
+}
+
 void an_amx_k_block_bf16(const an_amx_weight *w, const amx_panel *a, int64_t g, int t0, int two_a,
                          const uint8_t (*pass)[2], int npass, float *c) {
     const int64_t ns = w->nblk;

@@ -66,6 +66,12 @@ void an_amx_k_release(void);
 /* Rows t in [t0, t1) of the bf16 planes of p from x[n][K] (rows >= n and k >= K are zero). */
 void an_amx_k_convert_bf16(const float *x, int64_t K, int n, const amx_panel *p, int t0, int t1);
 
+/* x[K] quantized for INT8 weights with activation format act (AMX_ACT_Q8_0 .. Q8_K16) and
+ * block kb: block b's quants to q + b * qstride, as[b] its scale, am[b] scale x sum of its
+ * quants. Bit for bit amx.c's scalar quant_row_ref (llama.cpp's rounding: Q8_0/Q8_1
+ * id = 127/amax, half-to-even; Q8_K iscale = -127/max, first largest magnitude). */
+void an_amx_k_quant_row(const float *x, int64_t K, int act, int kb, int8_t *q, int64_t qstride, float *as, float *am);
+
 /* c[32][32] (tokens x rows) = tokens [t0, t0+32) (or 16 when !two_a; rows 16..31 of c are then
  * not written) · rows [16g, 16g+32) of w over all of K, summing the plane pairs pass[i] =
  * {weight plane, activation plane}. Needs an_amx_k_config(BF16). */
