@@ -95,7 +95,9 @@ static double bf16_loop(size_t a_kib, size_t b_kib, long steps) {
     return (double)steps * 4 * 16 * 16 * 32 * 2 / t * 1e-9;
 }
 
-/* The engine's rescale of one block's int32 sums (32 tokens x 32 rows) into f32 sums. */
+/* The engine's rescale of one block's int32 sums (32 tokens x 32 rows) into f32 sums: the
+ * arithmetic of rescale_i8 in src/backends/amx/amx_gemm_amx.c (which is static and also
+ * handles min terms), restated so the loop is measured alone. */
 static void rescale(const int32_t *ib, const float *ws, const float *as) {
     const __m512 w0 = _mm512_loadu_ps(ws), w1 = _mm512_loadu_ps(ws + 16);
     for (int t = 0; t < 32; t++) {
