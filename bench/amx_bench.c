@@ -20,6 +20,7 @@
 #include "backends/amx/amx.h"
 #include "backends/cpu/cpu.h"
 #include "bench/limits.h"
+#include "bench_util.h"
 #include "core/pool.h"
 #include "core/timer.h"
 #include "quant/quant.h"
@@ -27,20 +28,6 @@
 #define M 4096
 #define K 4096
 
-static uint64_t g_rng = 88172645463325252ull;
-static float rnd(void) {
-    g_rng ^= g_rng << 13, g_rng ^= g_rng >> 7, g_rng ^= g_rng << 17;
-    return (float)(g_rng >> 40) / 16777216.0f - 0.5f;
-}
-
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 typedef struct {
     int kind; /* 0 bf16, 1 int8 */
@@ -88,7 +75,7 @@ int main(int argc, char **argv) {
     an_err err = {0};
     if (an_pool_create(&pool, 2, &err) != AN_OK) return 1;
     float *x = malloc(sizeof(float) * (size_t)K * (size_t)maxn), *y = malloc(sizeof(float) * (size_t)M * (size_t)maxn);
-    for (size_t i = 0; i < (size_t)K * maxn; i++) x[i] = rnd();
+    for (size_t i = 0; i < (size_t)K * maxn; i++) x[i] = bench_rnd();
     size_t wsz = an_amx_wsize(K, maxn, 2), wsc = an_cpu_matmul_wsize(K, maxn, 2);
     void *ws = aligned_alloc(64, ((wsz > wsc ? wsz : wsc) + 63) / 64 * 64);
     double pk_bf[256], pk_i8[256];
@@ -104,7 +91,7 @@ int main(int argc, char **argv) {
         uint8_t *w = malloc(rb * M);
         float *rowf = malloc(sizeof(float) * K);
         for (int r = 0; r < M; r++) {
-            for (int k = 0; k < K; k++) rowf[k] = rnd();
+            for (int k = 0; k < K; k++) rowf[k] = bench_rnd();
             an_quant_row_ref(t, rowf, w + rb * (uint64_t)r, K);
         }
         an_mat m = {.type = t, .rows = M, .cols = K, .row_bytes = rb, .data = w, .name = "w"};
@@ -134,7 +121,7 @@ int main(int argc, char **argv) {
                 }
             }
             const double fl = 2.0 * M * K * n * 1e-9;
-            res[ti][nn] = (row){fl / median(ta, rounds), fl / median(tc, rounds), n};
+            res[ti][nn] = (row){fl / an_bench_median(ta, rounds), fl / an_bench_median(tc, rounds), n};
         }
         an_amx_weight_free(pw);
         free(w);
@@ -143,7 +130,7 @@ int main(int argc, char **argv) {
     double cpb[256], cpi[256];
     memcpy(cpb, pk_bf, sizeof(double) * (size_t)npk);
     memcpy(cpi, pk_i8, sizeof(double) * (size_t)npk);
-    const double pbf = median(cpb, npk), pi8 = median(cpi, npk);
+    const double pbf = an_bench_median(cpb, npk), pi8 = an_bench_median(cpi, npk);
     printf("AMX peaks (2 threads, median of %d): BF16 %.0f GFLOPS, INT8 %.0f GOPS\n\n", npk, pbf, pi8);
     printf("%-5s %5s %10s %8s %10s %8s\n", "type", "N", "AMX", "%peak", "vector", "speedup");
     for (int ti = 0; ti < nt; ti++) {

@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "backends/amx/amx.h"
+#include "bench/limits.h"
 #include "core/timer.h"
 
 typedef struct {
@@ -163,11 +164,6 @@ static double i8_loop(int stage, long blocks) {
     return (double)blocks * 2 * 32 * 32 * 32 / t * 1e-9;
 }
 
-static int cmp_d(const void *a, const void *b) {
-    const double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 int main(int argc, char **argv) {
     int rounds = argc > 1 ? atoi(argv[1]) : 7;
     if (rounds < 1 || rounds > 64) rounds = 7;
@@ -193,10 +189,7 @@ int main(int argc, char **argv) {
         for (int s = 0; s < 3; s++) v[5 + s][r] = i8_loop(s, steps);
     }
     double med[NL];
-    for (int l = 0; l < NL; l++) {
-        qsort(v[l], (size_t)rounds, sizeof(double), cmp_d);
-        med[l] = rounds % 2 ? v[l][rounds / 2] : 0.5 * (v[l][rounds / 2 - 1] + v[l][rounds / 2]);
-    }
+    for (int l = 0; l < NL; l++) med[l] = an_bench_median(v[l], rounds);
     printf("one thread, %d rounds (medians); %% of the register-resident peak of the same kind\n", rounds);
     printf("%-16s %10s %8s\n", "loop", "G(FL)OPS", "%peak");
     for (int l = 0; l < NL; l++) {

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "backends/cpu/cpu.h"
+#include "bench/limits.h"
 #include "core/fp16.h"
 #include "core/pool.h"
 #include "core/timer.h"
@@ -109,15 +110,6 @@ static void old_attention(an_pool *pool, const an_attn_args *a) { an_pool_run(po
 
 enum { NH = 32, NKV = 8, HD = 64, NTH = 2 };
 
-static int cmp_d(const void *x, const void *y) {
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof(double), cmp_d);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 int main(int argc, char **argv) {
     const int rounds = argc > 1 ? atoi(argv[1]) : 9, only_new = argc > 2 && strncmp(argv[2], "new", 3) == 0;
@@ -168,7 +160,7 @@ int main(int argc, char **argv) {
             num += ((double)o_new[i] - o_old[i]) * ((double)o_new[i] - o_old[i]);
             den += (double)o_old[i] * o_old[i];
         }
-        const double flops = 4.0 * HD * NH * pairs, mo = median(t_old[c], rounds), mn = median(t_new[c], rounds);
+        const double flops = 4.0 * HD * NH * pairs, mo = an_bench_median(t_old[c], rounds), mn = an_bench_median(t_new[c], rounds);
         printf("n %3d pos0 %4d: old %8.3f ms (%6.1f GFLOPS)  new %8.3f ms (%6.1f GFLOPS)  speedup %5.2fx  NMSE new/old %.1e\n",
                n, pos0, mo * 1e3, flops / mo * 1e-9, mn * 1e3, flops / mn * 1e-9, mo / mn, den > 0 ? num / den : num);
     }

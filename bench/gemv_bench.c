@@ -17,57 +17,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "backends/cpu/gemv.h"
+#include "bench/limits.h"
+#include "bench_util.h"
 #include "core/pool.h"
 #include "core/timer.h"
 #include "core/types.h"
 #include "quant/quant.h"
 
-static uint64_t g_rng = 88172645463325252ull;
-static float rnd(void) {
-    g_rng ^= g_rng << 13, g_rng ^= g_rng >> 7, g_rng ^= g_rng << 17;
-    return (float)(g_rng >> 40) / 16777216.0f - 0.5f;
-}
-
-static double cpu_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-/* ---- streaming read ---------------------------------------------------------------------- */
-typedef struct { const uint64_t *p; size_t n; uint64_t sink[8]; } read_job;
-
-/* Streaming read of this thread's share, as 4 concurrent sequential streams (the kernels read
- * 4 rows at a time, so a single-stream loop would understate what DRAM delivers to them) with
- * 16-byte loads into 8 independent accumulators (not a latency chain). */
-typedef uint64_t v2u64 __attribute__((vector_size(16)));
-static void read_fn(void *arg, int ith, int nth) {
-    read_job *j = arg;
-    const size_t lo = j->n * (size_t)ith / (size_t)nth, hi = j->n * (size_t)(ith + 1) / (size_t)nth;
-    const size_t q = (hi - lo) / 4 / 8 * 8; /* u64 per stream, a multiple of 8 */
-    const uint64_t *s0 = j->p + lo, *s1 = s0 + q, *s2 = s1 + q, *s3 = s2 + q;
-    v2u64 a[8] = {{0, 0}};
-    for (size_t i = 0; i < q; i += 4) {
-        v2u64 x[8];
-        memcpy(&x[0], s0 + i, 32), memcpy(&x[2], s1 + i, 32), memcpy(&x[4], s2 + i, 32), memcpy(&x[6], s3 + i, 32);
-        for (int k = 0; k < 8; k++) a[k] += x[k];
-    }
-    uint64_t r = 0;
-    for (int k = 0; k < 8; k++) r ^= a[k][0] ^ a[k][1];
-    j->sink[ith & 7] += r;
-}
 
 /* ---- gemv over copies --------------------------------------------------------------------- */
 typedef struct {
@@ -114,7 +72,7 @@ int main(int argc, char **argv) {
     uint64_t *rd = malloc(rd_bytes);
     if (!rd) return 1;
     memset(rd, 1, rd_bytes);
-    read_job rj = {.p = rd, .n = rd_bytes / 8};
+    bench_read_job rj = {.p = rd, .n = rd_bytes / 8};
 
     /* problems: 2 shapes per type, one at a time (all at once would need ~8 GB); weights tile
      * 16 reference-quantized rows. Each round measures DRAM (1 then 2 threads) right before
@@ -139,25 +97,25 @@ int main(int argc, char **argv) {
         p->a = malloc(an_row_bytes(an_type_traits_get((uint32_t)vt), (uint64_t)p->K));
         if (!p->w || !p->a) return 1;
         for (int r = 0; r < 16; r++) {
-            for (int64_t k = 0; k < p->K; k++) x[k] = rnd() * (r % 3 == 1 ? 0.2f : 0.1f) + (r % 3 == 1 ? 0.05f : 0.f);
+            for (int64_t k = 0; k < p->K; k++) x[k] = bench_rnd() * (r % 3 == 1 ? 0.2f : 0.1f) + (r % 3 == 1 ? 0.05f : 0.f);
             an_quant_row_ref(p->t, x, p->w + (uint64_t)r * p->rb, p->K);
         }
         for (uint64_t r = 16; r < (uint64_t)p->rows * (uint64_t)p->copies; r++)
             memcpy(p->w + r * p->rb, p->w + (r % 16) * p->rb, p->rb);
-        for (int64_t k = 0; k < p->K; k++) x[k] = rnd();
+        for (int64_t k = 0; k < p->K; k++) x[k] = bench_rnd();
         an_quant_act_row(vt, x, p->a, p->K);
         gemv_job j = {.fn = an_gemv_get(p->t), .w = p->w, .rb = p->rb, .mat_bytes = p->mb, .K = p->K,
                       .rows = p->rows, .a = p->a, .y = y};
         const double bytes = (double)p->mb * p->copies;
         for (int r = 0; r < rounds; r++) {
             double t0 = an_now();
-            read_fn(&rj, 0, 1);
+            bench_read_fn(&rj, 0, 1);
             d1s[r] = (double)rd_bytes / (an_now() - t0) / 1e9;
             t0 = an_now();
             for (j.copy = 0; j.copy < p->copies; j.copy++) gemv_fn(&j, 0, 1);
             g1[r] = bytes / (an_now() - t0) / 1e9;
             t0 = an_now();
-            an_pool_run(pool, read_fn, &rj);
+            an_pool_run(pool, bench_read_fn, &rj);
             d2s[r] = (double)rd_bytes / (an_now() - t0) / 1e9;
             t0 = an_now();
             for (j.copy = 0; j.copy < p->copies; j.copy++) an_pool_run(pool, gemv_fn, &j);
@@ -168,12 +126,12 @@ int main(int argc, char **argv) {
             h.rows = hr < 4 ? 4 : hr > p->rows ? p->rows : hr;
             h.copy = 0;
             gemv_fn(&h, 0, 1);
-            t0 = cpu_now();
+            t0 = bench_cpu_now();
             for (int k = 0; k < 20; k++) gemv_fn(&h, 0, 1);
-            gh[r] = 20.0 * (double)h.rows * (double)p->rb / (cpu_now() - t0) / 1e9;
+            gh[r] = 20.0 * (double)h.rows * (double)p->rb / (bench_cpu_now() - t0) / 1e9;
         }
-        const double md1 = median(d1s, rounds), md2 = median(d2s, rounds);
-        const double m1 = median(g1, rounds), m2 = median(g2, rounds), mh = median(gh, rounds);
+        const double md1 = an_bench_median(d1s, rounds), md2 = an_bench_median(d2s, rounds);
+        const double m1 = an_bench_median(g1, rounds), m2 = an_bench_median(g2, rounds), mh = an_bench_median(gh, rounds);
         char shape[32];
         snprintf(shape, sizeof shape, "%lldx%lld", (long long)p->rows, (long long)p->K);
         printf("%-5s %-10s %8.1f %8.1f %5.0f%% %8.1f %8.1f %5.0f%% %9.1f\n", an_type_name((uint32_t)p->t), shape, md1, m1,

@@ -18,11 +18,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "backends/cpu/cpu.h"
 #include "backends/cpu/gemv.h"
 #include "backends/cpu/lut_gemv.h"
+#include "bench/limits.h"
+#include "bench_util.h"
 #include "core/fp16.h"
 #include "core/pool.h"
 #include "core/timer.h"
@@ -30,45 +31,6 @@
 #include "quant/lut.h"
 #include "quant/quant.h"
 
-static uint64_t g_rng = 88172645463325252ull;
-static uint32_t rnd_u32(void) {
-    g_rng ^= g_rng << 13, g_rng ^= g_rng >> 7, g_rng ^= g_rng << 17;
-    return (uint32_t)(g_rng >> 32);
-}
-static float rnd(void) { return (float)(rnd_u32() >> 8) / 16777216.0f - 0.5f; }
-
-static double cpu_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-/* ---- streaming read (as bench/gemv_bench.c: 4 streams per thread, 16-byte loads) ---------- */
-typedef struct { const uint64_t *p; size_t n; uint64_t sink[8]; } read_job;
-typedef uint64_t v2u64 __attribute__((vector_size(16)));
-static void read_fn(void *arg, int ith, int nth) {
-    read_job *j = arg;
-    const size_t lo = j->n * (size_t)ith / (size_t)nth, hi = j->n * (size_t)(ith + 1) / (size_t)nth;
-    const size_t q = (hi - lo) / 4 / 8 * 8;
-    const uint64_t *s0 = j->p + lo, *s1 = s0 + q, *s2 = s1 + q, *s3 = s2 + q;
-    v2u64 a[8] = {{0, 0}};
-    for (size_t i = 0; i < q; i += 4) {
-        v2u64 x[8];
-        memcpy(&x[0], s0 + i, 32), memcpy(&x[2], s1 + i, 32), memcpy(&x[4], s2 + i, 32), memcpy(&x[6], s3 + i, 32);
-        for (int k = 0; k < 8; k++) a[k] += x[k];
-    }
-    uint64_t r = 0;
-    for (int k = 0; k < 8; k++) r ^= a[k][0] ^ a[k][1];
-    j->sink[ith & 7] += r;
-}
 
 /* ---- one format's problem ----------------------------------------------------------------- */
 typedef struct {
@@ -113,15 +75,15 @@ static int problem_make(problem *p, uint32_t t, int base, int64_t rows, int64_t 
     /* 16 distinct rows, tiled */
     for (int r = 0; r < 16; r++) {
         if (bits) {
-            for (int64_t k = 0; k < K; k++) idx[k] = (uint8_t)(rnd_u32() & ((1u << bits) - 1));
+            for (int64_t k = 0; k < K; k++) idx[k] = (uint8_t)(bench_rnd_u32() & ((1u << bits) - 1));
             an_lut_pack_row(idx, K, bits, p->w + (uint64_t)r * p->rb);
         } else {
-            for (int64_t k = 0; k < K; k++) x[k] = rnd() * 0.1f;
+            for (int64_t k = 0; k < K; k++) x[k] = bench_rnd() * 0.1f;
             an_quant_row_ref((an_type)t, x, p->w + (uint64_t)r * p->rb, K);
         }
     }
     for (uint64_t r = 16; r < (uint64_t)rows * (uint64_t)p->copies; r++) memcpy(p->w + r * p->rb, p->w + (r % 16) * p->rb, p->rb);
-    for (int64_t k = 0; k < K; k++) x[k] = rnd();
+    for (int64_t k = 0; k < K; k++) x[k] = bench_rnd();
     if (bits) {
         const int group = 4, nv = 1 << bits;
         const int64_t ng = (rows + group - 1) / group;
@@ -130,8 +92,8 @@ static int problem_make(problem *p, uint32_t t, int base, int64_t rows, int64_t 
         p->mats = malloc(sizeof(an_mat) * (size_t)p->copies);
         p->a = malloc(sizeof(float) * (size_t)K);
         if (!p->lut || !p->rs || !p->mats || !p->a) return 0;
-        for (int64_t i = 0; i < ng * nv; i++) p->lut[i] = an_f32_to_f16(rnd() * 0.1f);
-        for (int64_t r = 0; r < rows; r++) p->rs[r] = an_f32_to_f16(1.0f + rnd());
+        for (int64_t i = 0; i < ng * nv; i++) p->lut[i] = an_f32_to_f16(bench_rnd() * 0.1f);
+        for (int64_t r = 0; r < rows; r++) p->rs[r] = an_f32_to_f16(1.0f + bench_rnd());
         for (int c = 0; c < p->copies; c++)
             p->mats[c] = (an_mat){.type = t, .rows = rows, .cols = K, .row_bytes = p->rb, .data = p->w + (uint64_t)c * p->mb,
                                   .name = "bench", .lut = p->lut, .lut_group = group, .row_scale = p->rs};
@@ -170,7 +132,7 @@ int main(int argc, char **argv) {
     uint64_t *rd = malloc(rd_bytes);
     if (!rd) return 1;
     memset(rd, 1, rd_bytes);
-    read_job rj = {.p = rd, .n = rd_bytes / 8};
+    bench_read_job rj = {.p = rd, .n = rd_bytes / 8};
 
     /* LUT6 and LUT8 also run with the AVX-512 base kernels when the dispatched ones differ
      * (VBMI), in the same rounds */
@@ -192,7 +154,7 @@ int main(int argc, char **argv) {
             }
         for (int r = 0; r < rounds; r++) {
             double t0 = an_now();
-            an_pool_run(pool, read_fn, &rj);
+            an_pool_run(pool, bench_read_fn, &rj);
             dr[r] = (double)rd_bytes / (an_now() - t0) / 1e9;
             for (int i = 0; i < NT; i++) { /* the formats alternate within each round */
                 problem *p = &P[i];
@@ -205,15 +167,15 @@ int main(int argc, char **argv) {
                 p->rows_run = hr < 4 ? 4 : hr > p->rows ? p->rows : hr;
                 p->copy = 0;
                 gemv_fn(p, 0, 1);
-                t0 = cpu_now();
+                t0 = bench_cpu_now();
                 for (int k = 0; k < 20; k++) gemv_fn(p, 0, 1);
-                p->gh[r] = 20.0 * (double)p->rows_run * (double)p->rb / (cpu_now() - t0) / 1e9;
+                p->gh[r] = 20.0 * (double)p->rows_run * (double)p->rb / (bench_cpu_now() - t0) / 1e9;
             }
         }
-        const double md = median(dr, rounds);
+        const double md = an_bench_median(dr, rounds);
         for (int i = 0; i < NT; i++) {
             problem *p = &P[i];
-            const double g = median(p->g, rounds), h = median(p->gh, rounds);
+            const double g = an_bench_median(p->g, rounds), h = an_bench_median(p->gh, rounds);
             char shape[32];
             snprintf(shape, sizeof shape, "%lldx%lld", (long long)p->rows, (long long)p->K);
             char name[32];

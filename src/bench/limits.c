@@ -118,7 +118,7 @@ static int cmp_double(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-static double median(double *v, int n) {
+double an_bench_median(double *v, int n) {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
@@ -134,8 +134,8 @@ static void measure_pair(an_pool *pool, job *j, double work_1, double work_n, do
         a[i] = work_1 / run_timed(NULL, j, mt);
         b[i] = pool ? work_n / run_timed(pool, j, mt) : a[i];
     }
-    *r1 = median(a, REPS);
-    *rn = median(b, REPS);
+    *r1 = an_bench_median(a, REPS);
+    *rn = an_bench_median(b, REPS);
 }
 
 /* Iterations of a compute kernel that take about `target` seconds on one thread. */

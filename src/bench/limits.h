@@ -82,6 +82,10 @@ an_status an_limits_get(an_limits *out, const char *path, int n_threads, bool re
 double an_limits_mem_gbps(const an_limits *l, int threads);
 double an_limits_fma_gflops(const an_limits *l, int threads);
 
+/* The median of v[0..n), n >= 1: v is sorted in place; for even n, the mean of the middle two.
+ * Every figure anelm's benchmarks report is one (also used by the programs in bench/). */
+double an_bench_median(double *v, int n);
+
 /* ---- ISA kernels (limits_<isa>.c; x86-64 only) ------------------------------------------- */
 #if defined(__x86_64__)
 /* Each returns a value derived from the work so the compiler cannot drop it. */
